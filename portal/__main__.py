@@ -1,0 +1,179 @@
+"""`python -m portal <command>`: the operator's commands, over the same services the pages use."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from portal.settings import get_settings, secrets_file
+
+app = typer.Typer(help="学前教育管理信息系统：运维命令 (preschool registry portal operator commands)", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
+regions_app = typer.Typer(help="Region reference data: official codes and townships.", no_args_is_help=True)
+secrets_app = typer.Typer(help="Local secrets for a development or pilot install.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(regions_app, name="regions")
+app.add_typer(secrets_app, name="secrets")
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database to REVISION (default: newest) and load the official regions if absent."""
+    from sqlmodel import func, select
+
+    from portal.auth.actor import SYSTEM_ACTOR
+    from portal.data import db, migrate
+    from portal.data.models import Region
+    from portal.services.regions import load_official_regions
+
+    migrate.upgrade(revision=revision)
+    typer.echo(f"database at revision {migrate.current_revision()} ({_safe_url()})")
+    if revision == "head":
+        with db.session_scope() as session:
+            has_regions = session.exec(select(func.count()).select_from(Region)).one() > 0
+        if not has_regions:
+            report = load_official_regions(SYSTEM_ACTOR)
+            typer.echo(f"official regions loaded: {report.added}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    from portal.data import migrate
+
+    typer.echo(migrate.current_revision() or "(empty database)")
+
+
+def _safe_url() -> str:
+    from sqlalchemy.engine import make_url
+
+    from portal.data.db import normalise_url
+
+    return make_url(normalise_url(get_settings().database_url)).render_as_string(hide_password=True)
+
+
+@app.command("demo")
+def demo(
+    password: Annotated[str, typer.Option(help="Password of every demo account.")] = "",
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when accounts already exist.")] = False,
+) -> None:
+    """Fill an empty database with a small demo province and one account per role."""
+    from portal.services.accounts import any_user_exists
+    from portal.services.demo import DEFAULT_DEMO_PASSWORD, DEMO_ACCOUNTS, load_demo
+    from portal.services.errors import ServiceError
+
+    if if_empty and any_user_exists():
+        typer.echo("accounts exist already: demo data not loaded")
+        return
+    try:
+        summary = load_demo(password or DEFAULT_DEMO_PASSWORD)
+    except ServiceError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(
+        f"demo loaded: {summary.institutions} institutions, {summary.townships} townships, "
+        f"{summary.accounts} accounts ({', '.join(a.username for a in DEMO_ACCOUNTS)})"
+    )
+
+
+@app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(prompt="用户名 (username)")],
+    real_name: Annotated[str, typer.Option(prompt="真实姓名 (real name)")],
+    phone: Annotated[str, typer.Option(prompt="联系电话 (phone)")] = "",
+    region: Annotated[str, typer.Option(help="Region code; default: the deployment's province.")] = "",
+    password: Annotated[
+        str, typer.Option(prompt="密码 (password)", hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create the first real system administrator of the deployment's province."""
+    from portal.auth.actor import SYSTEM_ACTOR
+    from portal.auth.roles import Duty, Level
+    from portal.services.accounts import NewUser, create_user
+    from portal.services.errors import ValidationError
+
+    settings = get_settings()
+    level = Level.MINISTRY if settings.deployment == "national" else Level.PROVINCE
+    region_code = region or (None if level is Level.MINISTRY else settings.province_code + "0000")
+    try:
+        user = create_user(
+            SYSTEM_ACTOR,
+            NewUser(
+                username=username,
+                real_name=real_name,
+                phone=phone,
+                level=level,
+                duty=Duty.SYSADMIN,
+                region_code=region_code,
+                password=password,
+                must_change_password=True,
+            ),
+        )
+    except ValidationError as exc:
+        _fail("\n".join(exc.errors.values()))
+        return
+    typer.echo(f"administrator {user.username} created (id {user.id})")
+
+
+@regions_app.command("load")
+def regions_load() -> None:
+    """Load or refresh every province, city and county from the cpca package."""
+    from portal.auth.actor import SYSTEM_ACTOR
+    from portal.services.regions import load_official_regions
+
+    report = load_official_regions(SYSTEM_ACTOR)
+    typer.echo(f"regions: {report.added} added, {report.updated} updated")
+
+
+@regions_app.command("import-townships")
+def regions_import_townships(path: Path) -> None:
+    """Add townships from a CSV file with the columns 代码,名称 (UTF-8 or GBK)."""
+    from portal.auth.actor import SYSTEM_ACTOR
+    from portal.services.errors import ServiceError
+    from portal.services.regions import import_townships
+
+    if not path.is_file():
+        _fail(f"file not found: {path}")
+    try:
+        report = import_townships(SYSTEM_ACTOR, path.read_bytes())
+    except ServiceError as exc:
+        _fail(str(exc))
+        return
+    if not report.ok:
+        _fail("nothing imported:\n" + "\n".join(report.errors))
+    typer.echo(f"townships: {report.added} added, {report.updated} renamed")
+
+
+@secrets_app.command("init")
+def secrets_init() -> None:
+    """Write random local secrets to .streamlit/secrets.toml if it has none (never overwrites)."""
+    path = secrets_file()
+    if path.exists():
+        typer.echo(f"{path} exists: left unchanged")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Local secrets written by `python -m portal secrets init`. Never commit this file.\n"
+        "[portal]\n"
+        f'cookie_key = "{pysecrets.token_urlsafe(48)}"\n'
+        f'encryption_key = "{pysecrets.token_urlsafe(48)}"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    typer.echo(f"{path} written with new random secrets")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

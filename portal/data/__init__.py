@@ -1,0 +1,1 @@
+"""Tables and storage. Nothing here imports Streamlit."""

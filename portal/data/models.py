@@ -1,0 +1,129 @@
+"""The tables of the portal (SQLModel).
+
+Rows that belong to a place carry ``province_code``, ``city_code`` and ``county_code`` so that the
+scope filter of the policy and the dashboards' group-bys are index-driven (DESIGN.md pattern 3).
+Datetimes are aware UTC (``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from portal.clock import utcnow
+from portal.data.types import UTCDateTime
+
+
+def _utc_column(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Region(SQLModel, table=True):
+    """An administrative division (GB/T 2260 code; townships GB/T 10114, 9 digits)."""
+
+    __tablename__ = "region"
+
+    code: str = Field(primary_key=True, max_length=12)
+    name: str = Field(max_length=64)
+    level: str = Field(max_length=16, index=True)  # province / city / county / township
+    parent_code: str | None = Field(default=None, foreign_key="region.code", index=True, max_length=12)
+    province_code: str = Field(max_length=2, index=True)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6, index=True)
+    longitude: float | None = None
+    latitude: float | None = None
+    source: str = Field(default="cpca", max_length=16)
+
+
+class Institution(SQLModel, table=True):
+    """A preschool institution (学前教育机构). The full registry comes with the review engine."""
+
+    __tablename__ = "institution"
+    __table_args__ = (Index("ix_institution_county_kind", "county_code", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=10, unique=True)  # 机构标识码, 10 digits
+    name: str = Field(max_length=100, index=True)
+    kind: str = Field(max_length=16)  # 独立设置幼儿园 / 附设幼儿班 / 学前班
+    ownership: str = Field(max_length=8)  # 公办 / 民办
+    inclusive: bool = False  # 普惠性
+    urban_rural: str = Field(max_length=16)  # 城乡分类
+    is_township_central: bool = False  # 乡镇中心园
+    province_code: str = Field(max_length=2, index=True)
+    city_code: str = Field(max_length=6, index=True)
+    county_code: str = Field(foreign_key="region.code", max_length=6, index=True)
+    township_code: str | None = Field(default=None, foreign_key="region.code", max_length=12, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class User(SQLModel, table=True):
+    """An account. Real name and phone make every action answerable (Notice 四.1)."""
+
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    real_name: str = Field(max_length=64)
+    phone: str = Field(default="", max_length=32)
+    level: str = Field(max_length=16, index=True)
+    duty: str = Field(max_length=16)
+    region_code: str | None = Field(default=None, foreign_key="region.code", max_length=12)
+    institution_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
+    province_code: str | None = Field(default=None, max_length=2, index=True)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6, index=True)
+    township_code: str | None = Field(default=None, max_length=12)
+    password_hash: str = Field(max_length=128)
+    is_active: bool = True
+    is_demo: bool = Field(default=False, index=True)
+    must_change_password: bool = False
+    session_version: int = 1  # bumped to end every open session of the user
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    last_login_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login, by the name typed (known or not), so unknown names behave the same."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_username_at", "username", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class AccountLock(SQLModel, table=True):
+    """A lock on a login name after too many failures; it lifts by itself at ``locked_until``."""
+
+    __tablename__ = "account_lock"
+
+    username: str = Field(primary_key=True, max_length=64)
+    locked_at: datetime = Field(sa_column=_utc_column())
+    locked_until: datetime = Field(sa_column=_utc_column(index=True))
+
+
+class AuditLog(SQLModel, table=True):
+    """The audit trail. Append-only: database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_object", "object_type", "object_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(index=True))
+    user_id: int | None = Field(default=None, index=True)
+    username: str = Field(default="", max_length=64)
+    real_name: str = Field(default="", max_length=64)
+    role: str = Field(default="", max_length=64)
+    action: str = Field(max_length=64, index=True)
+    object_type: str = Field(default="", max_length=32)
+    object_id: str = Field(default="", max_length=64)
+    before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    detail: str = Field(default="", max_length=500)
+    province_code: str | None = Field(default=None, max_length=2)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6, index=True)

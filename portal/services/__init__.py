@@ -1,0 +1,1 @@
+"""What happens: one module per capability, plain functions, no Streamlit."""

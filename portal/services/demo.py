@@ -1,0 +1,132 @@
+"""Demo data: a small, realistic slice of Henan, made through the same services users call.
+
+Four cities (郑州, 开封, 洛阳 and 济源), a county with townships (中牟县) and its township central
+kindergarten, thirteen institutions of every kind, and one account for each role, all named
+``demo-*``. The township codes below are illustrative: real ones come from the county's list
+through ``python -m portal regions import-townships``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import func, select
+
+from portal.auth.actor import SYSTEM_ACTOR
+from portal.auth.roles import Duty, Level
+from portal.data import db
+from portal.data.models import Region, User
+from portal.services import audit
+from portal.services.accounts import NewUser, create_user
+from portal.services.errors import ServiceError
+from portal.services.institutions import InstitutionInput, register_institution
+from portal.services.regions import import_townships, load_official_regions
+
+DEFAULT_DEMO_PASSWORD = "Demo@12345"
+
+DEMO_TOWNSHIPS_CSV = """代码,名称
+410122100,城关镇
+410122101,官渡镇
+410122102,狼城岗镇
+410122103,刘集镇
+"""
+
+# code, name, kind, ownership, inclusive, urban-rural class, county, township, township-central
+DEMO_INSTITUTIONS: tuple[tuple[str, str, str, str, bool, str, str, str | None, bool], ...] = (
+    ("4101220001", "中牟县官渡镇中心幼儿园", "独立设置幼儿园", "公办", True, "镇中心区", "410122", "410122101", True),
+    ("4101220002", "中牟县官渡镇小庙王村幼儿园", "独立设置幼儿园", "民办", True, "村庄", "410122", "410122101", False),
+    ("4101220003", "中牟县官渡镇第一小学附设幼儿班", "附设幼儿班", "公办", True, "乡中心区", "410122", "410122101", False),
+    ("4101220004", "中牟县实验幼儿园", "独立设置幼儿园", "公办", True, "镇中心区", "410122", "410122100", False),
+    ("4101220005", "中牟县狼城岗镇中心幼儿园", "独立设置幼儿园", "公办", True, "镇中心区", "410122", "410122102", True),
+    ("4101020001", "郑州市中原区伊河路幼儿园", "独立设置幼儿园", "公办", True, "主城区", "410102", None, False),
+    ("4101020002", "郑州市中原区小博士幼儿园", "独立设置幼儿园", "民办", False, "主城区", "410102", None, False),
+    ("4101050001", "郑州市金水区经三路幼儿园", "独立设置幼儿园", "公办", True, "主城区", "410105", None, False),
+    ("4101050002", "郑州市金水区阳光宝贝幼儿园", "独立设置幼儿园", "民办", True, "城乡结合区", "410105", None, False),
+    ("4102250001", "兰考县城关镇第一幼儿园", "独立设置幼儿园", "公办", True, "镇中心区", "410225", None, False),
+    ("4102250002", "兰考县东坝头乡张庄小学学前班", "学前班", "公办", True, "村庄", "410225", None, False),
+    ("4103110001", "洛阳市洛龙区英才幼儿园", "独立设置幼儿园", "民办", False, "主城区", "410311", None, False),
+    ("4190010001", "济源市第一幼儿园", "独立设置幼儿园", "公办", True, "主城区", "419001", None, False),
+)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    real_name: str
+    level: Level
+    duty: Duty
+    region_code: str | None = None
+    institution_code: str | None = None
+    phone: str = ""
+
+
+DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
+    DemoAccount("demo-province", "王建国", Level.PROVINCE, Duty.LEADER, region_code="410000", phone="0371-69691882"),
+    DemoAccount("demo-city", "李慧敏", Level.CITY, Duty.REVIEWER, region_code="410100", phone="0371-67181234"),
+    DemoAccount("demo-county", "张伟", Level.COUNTY, Duty.REVIEWER, region_code="410122", phone="0371-62171234"),
+    DemoAccount("demo-township", "刘芳", Level.TOWNSHIP, Duty.REVIEWER, institution_code="4101220001", phone="13937130001"),
+    DemoAccount("demo-clerk", "陈静", Level.INSTITUTION, Duty.ENTRY, institution_code="4101220002", phone="13937130002"),
+    DemoAccount("demo-sysadmin", "赵磊", Level.PROVINCE, Duty.SYSADMIN, region_code="410000", phone="0371-69691001"),
+    DemoAccount("demo-secadmin", "孙丽", Level.PROVINCE, Duty.SECADMIN, region_code="410000", phone="0371-69691002"),
+    DemoAccount("demo-auditor", "周强", Level.PROVINCE, Duty.AUDITOR, region_code="410000", phone="0371-69691003"),
+)
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    regions: int
+    townships: int
+    institutions: int
+    accounts: int
+
+
+def load_demo(password: str = DEFAULT_DEMO_PASSWORD) -> DemoSummary:
+    """Fill an empty database with the demo province. Refuses if any account exists."""
+    with db.session_scope() as session:
+        if session.exec(select(func.count()).select_from(User)).one():
+            raise ServiceError("数据库中已有用户账户：演示数据只能载入空数据库。")
+        has_regions = session.exec(select(func.count()).select_from(Region)).one() > 0
+    if not has_regions:
+        load_official_regions(SYSTEM_ACTOR)
+    townships = import_townships(SYSTEM_ACTOR, DEMO_TOWNSHIPS_CSV.encode("utf-8"))
+    if not townships.ok:
+        raise ServiceError("；".join(townships.errors))
+    for code, name, kind, ownership, inclusive, urban_rural, county, township, central in DEMO_INSTITUTIONS:
+        register_institution(
+            SYSTEM_ACTOR,
+            InstitutionInput(
+                code=code,
+                name=name,
+                kind=kind,
+                ownership=ownership,
+                inclusive=inclusive,
+                urban_rural=urban_rural,
+                county_code=county,
+                township_code=township,
+                is_township_central=central,
+            ),
+        )
+    for account in DEMO_ACCOUNTS:
+        create_user(
+            SYSTEM_ACTOR,
+            NewUser(
+                username=account.username,
+                real_name=account.real_name,
+                level=account.level,
+                duty=account.duty,
+                password=password,
+                phone=account.phone,
+                region_code=account.region_code,
+                institution_code=account.institution_code,
+                is_demo=True,
+            ),
+        )
+    with db.session_scope(write=True) as session:
+        regions = session.exec(select(func.count()).select_from(Region)).one()
+        audit.record(session, SYSTEM_ACTOR, "demo_load", detail="载入演示数据")
+    return DemoSummary(
+        regions=regions,
+        townships=townships.added,
+        institutions=len(DEMO_INSTITUTIONS),
+        accounts=len(DEMO_ACCOUNTS),
+    )

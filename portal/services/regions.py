@@ -1,0 +1,196 @@
+"""Regions: loading the official division codes, importing townships, looking regions up."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, col, func, select
+
+from portal.auth.actor import Actor
+from portal.auth.policy import Action, require
+from portal.data import db
+from portal.data.models import Region
+from portal.data.regions import cpca_regions
+from portal.services import audit
+from portal.services.errors import NotFound, ServiceError
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def load_official_regions(actor: Actor) -> ImportReport:
+    """Load (or refresh) every province, city and county from the cpca package. Idempotent."""
+    require(actor, Action.IMPORT_REGIONS)
+    report = ImportReport()
+    with db.session_scope(write=True) as session:
+        existing = {r.code: r for r in session.exec(select(Region).where(Region.source == "cpca")).all()}
+        for rec in cpca_regions():
+            row = existing.get(rec.code)
+            values = {
+                "name": rec.name,
+                "level": rec.level,
+                "parent_code": rec.parent_code,
+                "province_code": rec.province_code,
+                "city_code": rec.city_code,
+                "county_code": rec.county_code,
+                "longitude": rec.longitude,
+                "latitude": rec.latitude,
+            }
+            if row is None:
+                session.add(Region(code=rec.code, source="cpca", **values))
+                report.added += 1
+            elif any(getattr(row, k) != v for k, v in values.items()):
+                for key, value in values.items():
+                    setattr(row, key, value)
+                session.add(row)
+                report.updated += 1
+            # Parents come before children; flush so the foreign key holds on every database.
+            if rec.level != "county":
+                session.flush()
+        audit.record(
+            session,
+            actor,
+            "region_import",
+            object_type="region",
+            detail=f"国家行政区划：新增 {report.added}，更新 {report.updated}",
+        )
+    return report
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gbk"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ServiceError("文件编码无法识别：请使用 UTF-8 或 GBK 编码的 CSV 文件。")
+
+
+TOWNSHIP_HEADERS = {"code": ("code", "乡镇代码", "代码"), "name": ("name", "乡镇名称", "名称")}
+
+
+def import_townships(actor: Actor, data: bytes) -> ImportReport:
+    """Add or rename the townships (乡镇) listed in a CSV file with columns 代码,名称 (or code,name).
+
+    A township code has 9 digits, the first 6 being its county's code (GB/T 10114); 12-digit
+    codes ending in 000 are accepted. Every line is checked first: one bad line and nothing is
+    written, and the report lists every bad line.
+    """
+    require(actor, Action.IMPORT_REGIONS)
+    text = _decode(data)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise ServiceError("文件为空：第一行应为表头“代码,名称”。") from None
+    index: dict[str, int] = {}
+    for key, names in TOWNSHIP_HEADERS.items():
+        for i, h in enumerate(header):
+            if h in names:
+                index[key] = i
+    if set(index) != {"code", "name"}:
+        raise ServiceError("表头不正确：第一行应为“代码,名称”（或 code,name）。")
+
+    report = ImportReport()
+    parsed: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for line_no, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        code = row[index["code"]].strip() if len(row) > index["code"] else ""
+        name = row[index["name"]].strip() if len(row) > index["name"] else ""
+        if len(code) == 12 and code.endswith("000"):
+            code = code[:9]
+        if not (len(code) == 9 and code.isdigit()):
+            report.errors.append(f"第 {line_no} 行：乡镇代码“{code}”应为 9 位数字。")
+            continue
+        if not name or len(name) > 64:
+            report.errors.append(f"第 {line_no} 行：乡镇名称不能为空，且不超过 64 个字。")
+            continue
+        if code in seen:
+            report.errors.append(f"第 {line_no} 行：乡镇代码 {code} 在文件中重复。")
+            continue
+        seen.add(code)
+        parsed.append((code, name))
+    if not parsed and not report.errors:
+        raise ServiceError("文件中没有乡镇数据。")
+
+    with db.session_scope(write=True) as session:
+        counties = {
+            r.code: r
+            for r in session.exec(
+                select(Region).where(col(Region.code).in_({c[:6] for c, _ in parsed}))
+            ).all()
+        }
+        for code, _name in parsed:
+            county = counties.get(code[:6])
+            if county is None or county.county_code is None:
+                report.errors.append(f"乡镇 {code}：所属县级区划 {code[:6]} 不存在。")
+            elif county.province_code != code[:2] or (
+                actor.province_code and actor.province_code != county.province_code
+            ):
+                report.errors.append(f"乡镇 {code}：不在本省范围内。")
+        if report.errors:
+            return report
+        existing = {
+            r.code: r
+            for r in session.exec(select(Region).where(col(Region.code).in_([c for c, _ in parsed]))).all()
+        }
+        for code, name in parsed:
+            county = counties[code[:6]]
+            row = existing.get(code)
+            if row is None:
+                session.add(
+                    Region(
+                        code=code,
+                        name=name,
+                        level="township",
+                        parent_code=county.code,
+                        province_code=county.province_code,
+                        city_code=county.city_code,
+                        county_code=county.county_code,
+                        source="import",
+                    )
+                )
+                report.added += 1
+            elif row.name != name:
+                row.name = name
+                session.add(row)
+                report.updated += 1
+        audit.record(
+            session,
+            actor,
+            "township_import",
+            object_type="region",
+            detail=f"乡镇：新增 {report.added}，更新 {report.updated}",
+        )
+    return report
+
+
+def get_region(session: Session, code: str) -> Region:
+    region = session.get(Region, code)
+    if region is None:
+        raise NotFound(f"行政区划代码 {code} 不存在。")
+    return region
+
+
+def children(session: Session, code: str) -> list[Region]:
+    """The regions directly under ``code``, in code order."""
+    return list(session.exec(select(Region).where(Region.parent_code == code).order_by(col(Region.code))).all())
+
+
+def count_by_level(session: Session, province_code: str | None = None) -> dict[str, int]:
+    query = select(Region.level, func.count()).group_by(Region.level)
+    if province_code:
+        query = query.where(Region.province_code == province_code)
+    return {level: n for level, n in session.exec(query).all()}

@@ -1,0 +1,132 @@
+"""Every setting of the portal in one place.
+
+Values come from environment variables first, then from `.streamlit/secrets.toml` (the file
+`make run` writes with local random secrets on first run), then from the defaults below.
+Secrets never have a default: the portal refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = ROOT / "var"
+DEFAULT_SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or has a value the portal cannot run with."""
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{VAR_DIR / 'portal.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- deployment -------------------------------------------------------------------------
+    database_url: str = field(default_factory=_default_database_url)
+    province_code: str = "41"  # the deployment's province (GB/T 2260, two digits); 41 = Henan
+    deployment: str = "province"  # "province" or "national" (the ministry's deployment)
+    db_pool_size: int = 5  # PostgreSQL connections kept per portal process
+    db_max_overflow: int = 10
+    sqlite_busy_timeout_ms: int = 5000
+    # --- secrets (no defaults) ----------------------------------------------------------------
+    cookie_key: str = ""
+    encryption_key: str = ""
+    # --- login and sessions -------------------------------------------------------------------
+    cookie_relogin: bool = False  # re-login by cookie; off by default
+    cookie_expiry_hours: float = 8.0  # used only when cookie_relogin is on
+    login_max_failures: int = 5
+    login_failure_window_minutes: int = 15
+    lockout_minutes: int = 30
+    session_idle_minutes: int = 30
+    bcrypt_rounds: int = 12
+    # --- lists ---------------------------------------------------------------------------------
+    page_size: int = 50
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def require_secrets(self) -> None:
+        """Raise SettingsError unless every secret is present and long enough."""
+        missing = [
+            name
+            for name in ("cookie_key", "encryption_key")
+            if len(getattr(self, name)) < MIN_SECRET_LENGTH
+        ]
+        if missing:
+            names = ", ".join(f"PORTAL_{n.upper()}" for n in missing)
+            raise SettingsError(
+                f"missing or too short (< {MIN_SECRET_LENGTH} characters): {names}. "
+                "Set them in the environment or in .streamlit/secrets.toml "
+                "(`python -m portal secrets init` writes local random ones)."
+            )
+
+
+def _coerce(raw: object, kind: type) -> object:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+    if kind is int:
+        return int(raw)  # type: ignore[arg-type]
+    if kind is float:
+        return float(raw)  # type: ignore[arg-type]
+    return str(raw)
+
+
+def secrets_file() -> Path:
+    return Path(os.environ.get("PORTAL_SECRETS_FILE", DEFAULT_SECRETS_FILE))
+
+
+def _read_secrets_file() -> dict[str, object]:
+    path = secrets_file()
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    portal = data.get("portal", {})
+    return {str(k).lower(): v for k, v in portal.items()} if isinstance(portal, dict) else {}
+
+
+def load_settings() -> Settings:
+    """Build the settings from the environment and the secrets file (no caching)."""
+    from_file = _read_secrets_file()
+    values: dict[str, object] = {}
+    types = {"bool": bool, "int": int, "float": float, "str": str}
+    for f in fields(Settings):
+        env_name = "DATABASE_URL" if f.name == "database_url" else f"PORTAL_{f.name.upper()}"
+        raw = os.environ.get(env_name)
+        if raw is None:
+            raw = from_file.get(f.name)
+        if raw is None:
+            continue
+        kind = types.get(str(f.type), str)
+        try:
+            values[f.name] = _coerce(raw, kind)
+        except ValueError as exc:
+            raise SettingsError(f"{env_name}: not a valid {kind.__name__}: {raw!r}") from exc
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if len(settings.province_code) != 2 or not settings.province_code.isdigit():
+        raise SettingsError("PORTAL_PROVINCE_CODE must be two digits, e.g. 41")
+    if settings.deployment not in {"province", "national"}:
+        raise SettingsError("PORTAL_DEPLOYMENT must be 'province' or 'national'")
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -10,7 +10,9 @@ import typer
 
 from portal.settings import get_settings, secrets_file
 
-app = typer.Typer(help="学前教育管理信息系统：运维命令 (preschool registry portal operator commands)", no_args_is_help=True)
+app = typer.Typer(
+    help="学前教育管理信息系统：运维命令 (preschool registry portal operator commands)", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
 regions_app = typer.Typer(help="Region reference data: official codes and townships.", no_args_is_help=True)
 secrets_app = typer.Typer(help="Local secrets for a development or pilot install.", no_args_is_help=True)
@@ -90,9 +92,7 @@ def create_admin(
     real_name: Annotated[str, typer.Option(prompt="真实姓名 (real name)")],
     phone: Annotated[str, typer.Option(prompt="联系电话 (phone)")] = "",
     region: Annotated[str, typer.Option(help="Region code; default: the deployment's province.")] = "",
-    password: Annotated[
-        str, typer.Option(prompt="密码 (password)", hide_input=True, confirmation_prompt=True)
-    ] = "",
+    password: Annotated[str, typer.Option(prompt="密码 (password)", hide_input=True, confirmation_prompt=True)] = "",
 ) -> None:
     """Create the first real system administrator of the deployment's province."""
     from portal.auth.actor import SYSTEM_ACTOR

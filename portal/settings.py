@@ -56,11 +56,7 @@ class Settings:
 
     def require_secrets(self) -> None:
         """Raise SettingsError unless every secret is present and long enough."""
-        missing = [
-            name
-            for name in ("cookie_key", "encryption_key")
-            if len(getattr(self, name)) < MIN_SECRET_LENGTH
-        ]
+        missing = [name for name in ("cookie_key", "encryption_key") if len(getattr(self, name)) < MIN_SECRET_LENGTH]
         if missing:
             names = ", ".join(f"PORTAL_{n.upper()}" for n in missing)
             raise SettingsError(

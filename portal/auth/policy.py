@@ -54,9 +54,7 @@ class PermissionDenied(PermissionError):
 
 # Duties allowed per action, before the scope check.
 _DUTIES: dict[Action, frozenset[Duty]] = {
-    Action.VIEW_INSTITUTION: frozenset(
-        {Duty.ENTRY, Duty.REVIEWER, Duty.LEADER, Duty.SYSADMIN}
-    ),
+    Action.VIEW_INSTITUTION: frozenset({Duty.ENTRY, Duty.REVIEWER, Duty.LEADER, Duty.SYSADMIN}),
     Action.EDIT_INSTITUTION: frozenset({Duty.ENTRY}),
     Action.VIEW_USER: frozenset({Duty.SYSADMIN, Duty.SECADMIN}),
     Action.MANAGE_USER: frozenset({Duty.SYSADMIN}),

@@ -55,9 +55,7 @@ def _scope_codes(session: Session, data: NewUser, errors: dict[str, str]) -> dic
             "city_code": region.city_code if data.level is not Level.PROVINCE else None,
             "county_code": region.county_code if data.level is Level.COUNTY else None,
         }
-    institution = session.exec(
-        select(Institution).where(Institution.code == (data.institution_code or ""))
-    ).first()
+    institution = session.exec(select(Institution).where(Institution.code == (data.institution_code or ""))).first()
     if institution is None:
         errors["institution_code"] = f"机构标识码“{data.institution_code or ''}”不存在。"
         return {}

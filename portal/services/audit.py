@@ -13,6 +13,7 @@ from sqlmodel import Session, col, func, select
 from portal.auth.actor import Actor
 from portal.auth.policy import Action, require, scope_filter
 from portal.clock import utcnow
+from portal.data import db
 from portal.data.models import AuditLog
 
 ACTION_LABELS: dict[str, str] = {
@@ -62,9 +63,7 @@ def record(
     the row in an auditor's scope.
     """
     if region_codes is None:
-        region_codes = (
-            (actor.province_code, actor.city_code, actor.county_code) if actor else (None, None, None)
-        )
+        region_codes = (actor.province_code, actor.city_code, actor.county_code) if actor else (None, None, None)
     row = AuditLog(
         at=utcnow(),
         user_id=actor.user_id if actor else None,
@@ -109,7 +108,6 @@ class AuditPage:
 
 
 def list_entries(
-    session: Session,
     actor: Actor,
     *,
     action: str | None = None,
@@ -127,11 +125,12 @@ def list_entries(
         conditions.append(col(AuditLog.username) == username.strip().lower())
     if since is not None:
         conditions.append(col(AuditLog.at) >= since)
-    total = session.exec(select(func.count()).select_from(AuditLog).where(*conditions)).one()
     query = select(AuditLog).where(*conditions)
     if before_id is not None:
         query = query.where(col(AuditLog.id) < before_id)
-    rows = session.exec(query.order_by(col(AuditLog.id).desc()).limit(limit + 1)).all()
+    with db.session_scope() as session:
+        total = session.exec(select(func.count()).select_from(AuditLog).where(*conditions)).one()
+        rows = session.exec(query.order_by(col(AuditLog.id).desc()).limit(limit + 1)).all()
     entries = [
         AuditEntry(
             id=r.id or 0,

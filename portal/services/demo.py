@@ -35,7 +35,17 @@ DEMO_TOWNSHIPS_CSV = """代码,名称
 DEMO_INSTITUTIONS: tuple[tuple[str, str, str, str, bool, str, str, str | None, bool], ...] = (
     ("4101220001", "中牟县官渡镇中心幼儿园", "独立设置幼儿园", "公办", True, "镇中心区", "410122", "410122101", True),
     ("4101220002", "中牟县官渡镇小庙王村幼儿园", "独立设置幼儿园", "民办", True, "村庄", "410122", "410122101", False),
-    ("4101220003", "中牟县官渡镇第一小学附设幼儿班", "附设幼儿班", "公办", True, "乡中心区", "410122", "410122101", False),
+    (
+        "4101220003",
+        "中牟县官渡镇第一小学附设幼儿班",
+        "附设幼儿班",
+        "公办",
+        True,
+        "乡中心区",
+        "410122",
+        "410122101",
+        False,
+    ),
     ("4101220004", "中牟县实验幼儿园", "独立设置幼儿园", "公办", True, "镇中心区", "410122", "410122100", False),
     ("4101220005", "中牟县狼城岗镇中心幼儿园", "独立设置幼儿园", "公办", True, "镇中心区", "410122", "410122102", True),
     ("4101020001", "郑州市中原区伊河路幼儿园", "独立设置幼儿园", "公办", True, "主城区", "410102", None, False),
@@ -64,8 +74,12 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("demo-province", "王建国", Level.PROVINCE, Duty.LEADER, region_code="410000", phone="0371-69691882"),
     DemoAccount("demo-city", "李慧敏", Level.CITY, Duty.REVIEWER, region_code="410100", phone="0371-67181234"),
     DemoAccount("demo-county", "张伟", Level.COUNTY, Duty.REVIEWER, region_code="410122", phone="0371-62171234"),
-    DemoAccount("demo-township", "刘芳", Level.TOWNSHIP, Duty.REVIEWER, institution_code="4101220001", phone="13937130001"),
-    DemoAccount("demo-clerk", "陈静", Level.INSTITUTION, Duty.ENTRY, institution_code="4101220002", phone="13937130002"),
+    DemoAccount(
+        "demo-township", "刘芳", Level.TOWNSHIP, Duty.REVIEWER, institution_code="4101220001", phone="13937130001"
+    ),
+    DemoAccount(
+        "demo-clerk", "陈静", Level.INSTITUTION, Duty.ENTRY, institution_code="4101220002", phone="13937130002"
+    ),
     DemoAccount("demo-sysadmin", "赵磊", Level.PROVINCE, Duty.SYSADMIN, region_code="410000", phone="0371-69691001"),
     DemoAccount("demo-secadmin", "孙丽", Level.PROVINCE, Duty.SECADMIN, region_code="410000", phone="0371-69691002"),
     DemoAccount("demo-auditor", "周强", Level.PROVINCE, Duty.AUDITOR, region_code="410000", phone="0371-69691003"),

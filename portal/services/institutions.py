@@ -146,9 +146,7 @@ def list_institutions(
         found = session.exec(query.order_by(col(Institution.code)).limit(limit + 1)).all()
         page = found[:limit]
         codes = {i.county_code for i in page} | {i.township_code for i in page if i.township_code}
-        names = {
-            r.code: r.name for r in session.exec(select(Region).where(col(Region.code).in_(codes))).all()
-        }
+        names = {r.code: r.name for r in session.exec(select(Region).where(col(Region.code).in_(codes))).all()}
         rows = [
             InstitutionRow(
                 id=i.id or 0,
@@ -171,6 +169,4 @@ def list_institutions(
 def count_institutions(actor: Actor) -> int:
     require(actor, Action.VIEW_INSTITUTION)
     with db.session_scope() as session:
-        return session.exec(
-            select(func.count()).select_from(Institution).where(scope_filter(actor, Institution))
-        ).one()
+        return session.exec(select(func.count()).select_from(Institution).where(scope_filter(actor, Institution))).one()

@@ -254,4 +254,3 @@ def list_locks(actor: Actor, now: datetime | None = None) -> list[LockRow]:
             .order_by(col(AccountLock.locked_until).desc())
         ).all()
         return [LockRow(u.username, u.real_name, lock.locked_at, lock.locked_until) for lock, u in rows]
-

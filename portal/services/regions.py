@@ -128,9 +128,7 @@ def import_townships(actor: Actor, data: bytes) -> ImportReport:
     with db.session_scope(write=True) as session:
         counties = {
             r.code: r
-            for r in session.exec(
-                select(Region).where(col(Region.code).in_({c[:6] for c, _ in parsed}))
-            ).all()
+            for r in session.exec(select(Region).where(col(Region.code).in_({c[:6] for c, _ in parsed}))).all()
         }
         for code, _name in parsed:
             county = counties.get(code[:6])
@@ -143,8 +141,7 @@ def import_townships(actor: Actor, data: bytes) -> ImportReport:
         if report.errors:
             return report
         existing = {
-            r.code: r
-            for r in session.exec(select(Region).where(col(Region.code).in_([c for c, _ in parsed]))).all()
+            r.code: r for r in session.exec(select(Region).where(col(Region.code).in_([c for c, _ in parsed]))).all()
         }
         for code, name in parsed:
             county = counties[code[:6]]

@@ -1,0 +1,1 @@
+"""Reusable Streamlit pieces: guards, layout, tables, labels."""

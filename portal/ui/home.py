@@ -1,0 +1,67 @@
+"""Blocks shared by the home pages."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from portal.clock import format_local
+from portal.data.models import Institution
+from portal.services.overview import Overview
+from portal.ui.charts import institutions_by_region
+from portal.ui.layout import yes_no
+
+
+def scope_metrics(overview: Overview) -> None:
+    columns = st.columns(4)
+    columns[0].metric("管辖范围", overview.scope or "—")
+    columns[1].metric("系统内机构", f"{overview.institutions} 所")
+    columns[2].metric("用户账户", f"{overview.users} 个")
+    if overview.sub_level_label:
+        columns[3].metric(f"下级{overview.sub_level_label}", f"{len(overview.sub_regions)} 个")
+
+
+def institutions_by_kind(overview: Overview) -> None:
+    if not overview.institutions_by_kind:
+        st.info("管辖范围内尚无机构。")
+        return
+    frame = pd.DataFrame([{"办学类型": kind, "机构数": n} for kind, n in sorted(overview.institutions_by_kind.items())])
+    st.dataframe(frame, hide_index=True, width="content")
+
+
+def sub_region_table(overview: Overview) -> None:
+    if not overview.sub_regions:
+        st.info(f"尚无下级{overview.sub_level_label}数据。")
+        return
+    frame = pd.DataFrame(
+        [
+            {
+                "区划代码": r.code,
+                overview.sub_level_label: r.name,
+                "机构数": r.institutions,
+                "乡镇中心园": r.township_central,
+                "用户数": r.users,
+            }
+            for r in overview.sub_regions
+        ]
+    )
+    left, right = st.columns([3, 2])
+    left.dataframe(frame, hide_index=True, width="stretch")
+    right.plotly_chart(institutions_by_region(overview.sub_regions, overview.sub_level_label), width="stretch")
+
+
+def institution_card(institution: Institution) -> None:
+    """The institution's registered facts, two columns of label and value."""
+    facts = {
+        "机构标识码": institution.code,
+        "机构名称": institution.name,
+        "办学类型": institution.kind,
+        "举办性质": institution.ownership,
+        "普惠性": yes_no(institution.inclusive),
+        "城乡分类": institution.urban_rural,
+        "乡镇中心园": yes_no(institution.is_township_central),
+        "登记时间": format_local(institution.created_at),
+    }
+    left, right = st.columns(2)
+    for index, (label, value) in enumerate(facts.items()):
+        (left if index % 2 == 0 else right).markdown(f"**{label}**：{value}")

@@ -1,0 +1,42 @@
+"""Keyset paging on the server: the page keeps a stack of cursors in the session state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+
+class KeysetPager:
+    """Cursors for "previous / next" over a keyset-paged service call.
+
+    ``cursor`` is what to pass to the service for the current page (None for the first).
+    Changing the filters resets the pager (pass them as ``filters``).
+    """
+
+    def __init__(self, key: str, filters: tuple[Any, ...] = ()) -> None:
+        self.key = key
+        state = st.session_state.get(key)
+        if state is None or state["filters"] != filters:
+            state = {"filters": filters, "stack": [None]}
+            st.session_state[key] = state
+        self._state = state
+
+    @property
+    def cursor(self) -> Any:
+        return self._state["stack"][-1]
+
+    @property
+    def page_number(self) -> int:
+        return len(self._state["stack"])
+
+    def controls(self, next_cursor: Any, total: int, page_size: int) -> None:
+        pages = max(1, -(-total // page_size))
+        left, middle, right = st.columns([1, 2, 1])
+        if left.button("上一页", key=f"{self.key}_prev", disabled=self.page_number == 1):
+            self._state["stack"].pop()
+            st.rerun()
+        middle.caption(f"第 {self.page_number} / {pages} 页，共 {total} 条")
+        if right.button("下一页", key=f"{self.key}_next", disabled=next_cursor is None):
+            self._state["stack"].append(next_cursor)
+            st.rerun()

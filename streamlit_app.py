@@ -1,0 +1,51 @@
+"""Entrypoint: log in, build the page set of the user's role, run the chosen page.
+
+It sits at the repository root, away from ``portal/pages/``: Streamlit serves a ``pages/`` folder
+beside the entrypoint to anyone before ``st.navigation`` runs, and no such folder exists here.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from portal.auth import session as auth_session
+from portal.services.accounts import demo_accounts_exist
+from portal.settings import SettingsError, get_settings
+from portal.ui import layout
+from portal.ui.navigation import PAGES, page_keys_for
+
+st.set_page_config(page_title="全国学前教育管理信息系统", page_icon=":material/school:", layout="wide")
+
+try:
+    get_settings().require_secrets()
+except SettingsError as exc:
+    st.error(f"系统未配置密钥，拒绝启动。{exc}", icon=":material/key_off:")
+    st.stop()
+
+
+def login_page() -> None:
+    _left, centre, _right = st.columns([1, 2, 1])
+    with centre:
+        st.title(layout.APP_TITLE)
+        st.caption("河南省学前教育管理信息平台 · 请使用本人实名账户登录")
+        flash = auth_session.pop_flash()
+        if flash:
+            st.info(flash, icon=":material/info:")
+        auth_session.login_form()
+        st.caption("连续 5 次输错密码，账户将被锁定 30 分钟。忘记密码请联系上一级管理员重置。")
+
+
+if demo_accounts_exist():
+    layout.demo_banner()
+
+actor = auth_session.current_actor()
+if actor is None:
+    navigation = st.navigation([st.Page(login_page, title="登录", icon=":material/login:", url_path="login")])
+else:
+    layout.user_card(actor, auth_session.logout)
+    pages = []
+    for index, key in enumerate(page_keys_for(actor)):
+        spec = PAGES[key]
+        pages.append(st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=index == 0))
+    navigation = st.navigation(pages)
+navigation.run()

@@ -15,6 +15,7 @@ from portal.auth.policy import Action, require, scope_filter
 from portal.clock import utcnow
 from portal.data import db
 from portal.data.models import AuditLog
+from portal.settings import get_settings
 
 ACTION_LABELS: dict[str, str] = {
     "login": "登录",
@@ -63,7 +64,11 @@ def record(
     the row in an auditor's scope.
     """
     if region_codes is None:
-        region_codes = (actor.province_code, actor.city_code, actor.county_code) if actor else (None, None, None)
+        if actor is None or actor.is_system:
+            # The operator's commands belong to the deployment's province.
+            region_codes = (get_settings().province_code, None, None)
+        else:
+            region_codes = (actor.province_code, actor.city_code, actor.county_code)
     row = AuditLog(
         at=utcnow(),
         user_id=actor.user_id if actor else None,

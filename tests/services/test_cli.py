@@ -1,0 +1,107 @@
+"""The operator's commands: `python -m portal ...` through typer's runner, and once for real."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+from typer.testing import CliRunner
+
+from portal.__main__ import app
+from portal.auth.passwords import verify_password
+from portal.data import db
+from portal.data.models import Region, User
+from portal.services.login import authenticate
+
+runner = CliRunner()
+
+
+def test_db_upgrade_migrates_and_loads_the_official_regions(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.settings import reset_settings_cache
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    reset_settings_cache()
+    db.configure(database_url)
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "revision 0001" in result.output and "official regions loaded" in result.output
+    again = runner.invoke(app, ["db", "upgrade"])
+    assert again.exit_code == 0 and "official regions loaded" not in again.output
+    with db.session_scope() as session:
+        assert session.exec(select(func.count()).select_from(Region).where(Region.level == "province")).one() == 34
+    db.dispose()
+
+
+def test_demo_loads_once(database: str) -> None:
+    first = runner.invoke(app, ["demo", "--password", "Another#Pass1"])
+    assert first.exit_code == 0, first.output
+    assert "demo-province" in first.output and "demo-auditor" in first.output
+    assert authenticate("demo-county", "Another#Pass1").ok
+    second = runner.invoke(app, ["demo"])
+    assert second.exit_code == 1 and "只能载入空数据库" in second.output
+    skipped = runner.invoke(app, ["demo", "--if-empty"])
+    assert skipped.exit_code == 0 and "not loaded" in skipped.output
+
+
+def test_create_admin(demo: str) -> None:
+    result = runner.invoke(
+        app,
+        ["create-admin", "--username", "henan-admin", "--real-name", "韩管理", "--phone", "0371-69690000"],
+        input="Strong#Admin2026\nStrong#Admin2026\n",
+    )
+    assert result.exit_code == 0, result.output
+    with db.session_scope() as session:
+        user = session.exec(select(User).where(User.username == "henan-admin")).one()
+        assert (user.level, user.duty, user.region_code, user.must_change_password) == (
+            "province",
+            "sysadmin",
+            "410000",
+            True,
+        )
+        assert verify_password("Strong#Admin2026", user.password_hash)
+
+
+def test_create_admin_refuses_a_weak_password(demo: str) -> None:
+    result = runner.invoke(
+        app, ["create-admin", "--username", "weak-admin", "--real-name", "弱密码"], input="\n123456\n123456\n"
+    )
+    assert result.exit_code == 1 and "至少 10 个字符" in result.output
+    with db.session_scope() as session:
+        assert session.exec(select(User).where(User.username == "weak-admin")).first() is None
+
+
+def test_import_townships_command(demo: str, tmp_path: Path) -> None:
+    good = tmp_path / "zhongmou.csv"
+    good.write_bytes("代码,名称\n410122104,九龙镇\n".encode("gbk"))
+    result = runner.invoke(app, ["regions", "import-townships", str(good)])
+    assert result.exit_code == 0 and "1 added" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("代码,名称\n12,短\n", encoding="utf-8")
+    refused = runner.invoke(app, ["regions", "import-townships", str(bad)])
+    assert refused.exit_code == 1 and "9 位数字" in refused.output
+    missing = runner.invoke(app, ["regions", "import-townships", str(tmp_path / "none.csv")])
+    assert missing.exit_code == 1
+
+
+def test_secrets_init_writes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.settings import load_settings
+
+    path = tmp_path / "secrets.toml"
+    monkeypatch.setenv("PORTAL_SECRETS_FILE", str(path))
+    monkeypatch.delenv("PORTAL_COOKIE_KEY")
+    monkeypatch.delenv("PORTAL_ENCRYPTION_KEY")
+    assert runner.invoke(app, ["secrets", "init"]).exit_code == 0
+    content = path.read_text()
+    load_settings().require_secrets()
+    assert runner.invoke(app, ["secrets", "init"]).exit_code == 0
+    assert path.read_text() == content
+    assert oct(path.stat().st_mode)[-3:] == "600"
+
+
+def test_the_module_runs_as_a_command() -> None:
+    out = subprocess.run([sys.executable, "-m", "portal", "--help"], capture_output=True, text=True, check=True)
+    for command in ("db", "demo", "create-admin", "regions", "secrets"):
+        assert command in out.stdout

@@ -32,7 +32,11 @@ def audit_actions(username: str) -> list[str]:
 def test_right_password_logs_in_and_is_audited(demo: str) -> None:
     result = authenticate("demo-county", DEMO_PASSWORD, now=T0)
     assert result.ok and result.actor is not None
-    assert (result.actor.real_name, result.actor.role, result.actor.scope_label) == ("张伟", "县级审核员", "河南省郑州市中牟县")
+    assert (result.actor.real_name, result.actor.role, result.actor.scope_label) == (
+        "张伟",
+        "县级审核员",
+        "河南省郑州市中牟县",
+    )
     assert audit_actions("demo-county") == ["login"]
 
 

@@ -147,7 +147,9 @@ def test_a_county_administrator_manages_only_their_county(actors: dict[str, Acto
     with pytest.raises(PermissionDenied):
         create_user(
             county_admin,
-            NewUser("lk-clerk", "兰考填报员", Level.INSTITUTION, Duty.ENTRY, DEMO_PASSWORD, institution_code="4102250001"),
+            NewUser(
+                "lk-clerk", "兰考填报员", Level.INSTITUTION, Duty.ENTRY, DEMO_PASSWORD, institution_code="4102250001"
+            ),
         )
     with db.session_scope() as session:
         assert session.exec(select(User).where(User.username == "lk-clerk")).first() is None

@@ -26,7 +26,9 @@ def test_a_new_account_is_hashed_scoped_and_audited(demo: str) -> None:
     assert (user.province_code, user.city_code, user.county_code) == ("41", "410100", "410122")
     assert user.password_hash.startswith("$2") and verify_password("Zhongmou#2026", user.password_hash)
     with db.session_scope() as session:
-        row = session.exec(select(AuditLog).where(AuditLog.action == "user_create").order_by(AuditLog.id.desc())).first()  # type: ignore[union-attr]
+        row = session.exec(
+            select(AuditLog).where(AuditLog.action == "user_create").order_by(AuditLog.id.desc())
+        ).first()  # type: ignore[union-attr]
         assert row is not None and row.object_id == str(user.id)
         assert "Zhongmou#2026" not in (row.after or "") and "password" not in (row.after or "")
 
@@ -43,7 +45,11 @@ def test_a_new_account_is_hashed_scoped_and_audited(demo: str) -> None:
         ({"password": "Zm-reviewer2-2026"}, "password", "不能包含用户名"),
         ({"region_code": "410100"}, "region_code", "不是有效的县级区划"),
         ({"duty": Duty.ENTRY}, "duty", "不是有效的角色"),
-        ({"level": Level.INSTITUTION, "duty": Duty.ENTRY, "institution_code": "0000000000"}, "institution_code", "不存在"),
+        (
+            {"level": Level.INSTITUTION, "duty": Duty.ENTRY, "institution_code": "0000000000"},
+            "institution_code",
+            "不存在",
+        ),
         ({"level": Level.TOWNSHIP, "institution_code": "4101220002"}, "institution_code", "不是乡镇中心园"),
     ],
 )

@@ -11,7 +11,9 @@ from portal.data.models import Institution
 from portal.services.errors import PermissionDenied, ValidationError
 from portal.services.institutions import InstitutionInput, list_institutions, register_institution
 
-NEW = InstitutionInput("4101220099", "中牟县刘集镇中心幼儿园", "独立设置幼儿园", "公办", True, "镇中心区", "410122", "410122103", True)
+NEW = InstitutionInput(
+    "4101220099", "中牟县刘集镇中心幼儿园", "独立设置幼儿园", "公办", True, "镇中心区", "410122", "410122103", True
+)
 
 
 def count() -> int:

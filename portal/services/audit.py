@@ -89,6 +89,9 @@ def record(
     return row
 
 
+OBJECT_LABELS: dict[str, str] = {"user": "用户", "institution": "机构", "region": "行政区划"}
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     id: int
@@ -145,7 +148,7 @@ def list_entries(
             role=r.role,
             action=r.action,
             action_label=ACTION_LABELS.get(r.action, r.action),
-            object_type=r.object_type,
+            object_type=OBJECT_LABELS.get(r.object_type, r.object_type),
             object_id=r.object_id,
             before=r.before,
             after=r.after,

@@ -21,6 +21,7 @@ from portal.data import db
 from portal.data.models import AccountLock, Institution, LoginFailure, Region, User
 from portal.services import audit
 from portal.services.errors import ServiceError
+from portal.services.regions import full_region_name
 from portal.settings import get_settings
 
 WRONG_CREDENTIALS = "用户名或密码错误。"
@@ -152,19 +153,6 @@ def build_actor(session: Session, user: User) -> Actor:
         session_version=user.session_version,
         is_demo=user.is_demo,
     )
-
-
-def full_region_name(session: Session, region: Region) -> str:
-    """河南省郑州市中牟县: the names from the province down to ``region``."""
-    names = [region.name]
-    parent_code = region.parent_code
-    while parent_code:
-        parent = session.get(Region, parent_code)
-        if parent is None:
-            break
-        names.append(parent.name)
-        parent_code = parent.parent_code
-    return "".join(reversed(names))
 
 
 def login_succeeded(username: str, now: datetime | None = None, via: str = "password") -> Actor:

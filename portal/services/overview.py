@@ -14,6 +14,7 @@ from portal.auth.roles import Level
 from portal.clock import utcnow
 from portal.data import db
 from portal.data.models import AccountLock, AuditLog, Institution, Region, User
+from portal.services.regions import full_region_name
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Overview:
     sub_level_label: str = ""
     sub_regions: list[SubRegionRow] = field(default_factory=list)
     institution: Institution | None = None
+    institution_location: str = ""
     audit_last_24h: int | None = None
     active_locks: int | None = None
 
@@ -120,6 +122,9 @@ def overview(actor: Actor) -> Overview:
             result.sub_regions = sub_regions(session, actor)
         if actor.institution_id:
             result.institution = session.get(Institution, actor.institution_id)
+            if result.institution is not None:
+                place = session.get(Region, result.institution.township_code or result.institution.county_code)
+                result.institution_location = full_region_name(session, place) if place else ""
         if may(actor, Action.VIEW_AUDIT):
             since = utcnow() - timedelta(hours=24)
             result.audit_last_24h = session.exec(

@@ -191,3 +191,16 @@ def count_by_level(session: Session, province_code: str | None = None) -> dict[s
     if province_code:
         query = query.where(Region.province_code == province_code)
     return {level: n for level, n in session.exec(query).all()}
+
+
+def full_region_name(session: Session, region: Region) -> str:
+    """河南省郑州市中牟县: the names from the province down to ``region``."""
+    names = [region.name]
+    parent_code = region.parent_code
+    while parent_code:
+        parent = session.get(Region, parent_code)
+        if parent is None:
+            break
+        names.append(parent.name)
+        parent_code = parent.parent_code
+    return "".join(reversed(names))

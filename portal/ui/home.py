@@ -13,12 +13,11 @@ from portal.ui.layout import yes_no
 
 
 def scope_metrics(overview: Overview) -> None:
-    columns = st.columns(4)
-    columns[0].metric("管辖范围", overview.scope or "—")
-    columns[1].metric("系统内机构", f"{overview.institutions} 所")
-    columns[2].metric("用户账户", f"{overview.users} 个")
+    columns = st.columns(3)
+    columns[0].metric("系统内机构", f"{overview.institutions} 所")
+    columns[1].metric("用户账户", f"{overview.users} 个")
     if overview.sub_level_label:
-        columns[3].metric(f"下级{overview.sub_level_label}", f"{len(overview.sub_regions)} 个")
+        columns[2].metric(f"下级{overview.sub_level_label}", f"{len(overview.sub_regions)} 个")
 
 
 def institutions_by_kind(overview: Overview) -> None:
@@ -50,9 +49,10 @@ def sub_region_table(overview: Overview) -> None:
     right.plotly_chart(institutions_by_region(overview.sub_regions, overview.sub_level_label), width="stretch")
 
 
-def institution_card(institution: Institution) -> None:
+def institution_card(institution: Institution, location: str = "") -> None:
     """The institution's registered facts, two columns of label and value."""
     facts = {
+        "所在地区": location or institution.county_code,
         "机构标识码": institution.code,
         "机构名称": institution.name,
         "办学类型": institution.kind,

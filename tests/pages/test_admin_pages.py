@@ -61,3 +61,4 @@ def test_clerk_home_shows_the_institution(app_demo: str) -> None:
     at = login("demo-clerk", DEMO_PASSWORD)
     content = texts(at)
     assert "**机构标识码**：4101220002" in content and "**普惠性**：是" in content
+    assert "**所在地区**：河南省郑州市中牟县官渡镇" in content

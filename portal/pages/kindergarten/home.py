@@ -13,5 +13,5 @@ summary = overview(actor)
 if summary.institution is None:
     st.error("您的账户未关联机构，请联系县级系统管理员。")
 else:
-    institution_card(summary.institution)
+    institution_card(summary.institution, summary.institution_location)
     st.metric("本园用户账户", f"{summary.users} 个")

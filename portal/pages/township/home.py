@@ -19,4 +19,4 @@ st.subheader("本乡镇机构构成")
 institutions_by_kind(summary)
 if summary.institution is not None:
     st.subheader("本园信息")
-    institution_card(summary.institution)
+    institution_card(summary.institution, summary.institution_location)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -20,21 +21,21 @@ def alembic_config() -> Config:
     return config
 
 
+def _run(step: Callable[[Config, str], None], engine: Engine | None, revision: str) -> None:
+    config = alembic_config()
+    with (engine or db.get_engine()).begin() as connection:
+        config.attributes["connection"] = connection
+        step(config, revision)
+
+
 def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
     """Bring the database up to ``revision`` (default: the newest)."""
-    engine = engine or db.get_engine()
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    _run(command.upgrade, engine, revision)
 
 
 def downgrade(engine: Engine | None = None, revision: str = "base") -> None:
-    engine = engine or db.get_engine()
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    """Take the database down to ``revision`` (default: empty)."""
+    _run(command.downgrade, engine, revision)
 
 
 def current_revision(engine: Engine | None = None) -> str | None:

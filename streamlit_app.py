@@ -28,9 +28,13 @@ def login_page() -> None:
     with centre:
         st.title(layout.APP_TITLE)
         st.caption("河南省学前教育管理信息平台 · 请使用本人实名账户登录")
-        flash = auth_session.pop_flash()
-        if flash:
-            st.info(flash, icon=":material/info:")
+        notice = auth_session.login_notice()
+        if notice is not None:
+            kind, message = notice
+            if kind == "error":
+                st.error(message, icon=":material/error:")
+            else:
+                st.info(message, icon=":material/info:")
         auth_session.login_form()
         st.caption("连续 5 次输错密码，账户将被锁定 30 分钟。忘记密码请联系上一级管理员重置。")
 

@@ -101,7 +101,7 @@ def _clear_session(flash: str | None = None) -> None:
         st.session_state[key] = None
     st.session_state["logout"] = True
     if flash:
-        st.session_state[FLASH_KEY] = flash
+        st.session_state[FLASH_KEY] = ("info", flash)
 
 
 def current_actor(now: datetime | None = None) -> Actor | None:
@@ -134,7 +134,7 @@ def logout() -> None:
 
 
 def login_form() -> None:
-    """Render the login form and act on its outcome (the page around it is the UI's)."""
+    """Render the login form and act on its outcome (the page around it shows ``login_notice``)."""
     authenticator, users = _authenticator()
     try:
         authenticator.login(location="main", fields=LOGIN_FIELDS, key="portal_login")
@@ -149,8 +149,11 @@ def login_form() -> None:
         st.rerun()
     elif users.attempted is not None and not st.session_state.get("authentication_status"):
         result = login_service.register_failure(users.attempted)
-        st.error(result.message, icon=":material/error:")
+        st.session_state[FLASH_KEY] = ("error", result.message)
+        st.rerun()
 
 
-def pop_flash() -> str | None:
-    return st.session_state.pop(FLASH_KEY, None)
+def login_notice() -> tuple[str, str] | None:
+    """The login page's notice, as (kind, text): ("info", "您已安全退出。"), ("error", "用户名或密码错误。").
+    It stays through the reruns of the page's components and is replaced by the next attempt."""
+    return st.session_state.get(FLASH_KEY)

@@ -104,6 +104,15 @@ def test_logout_returns_to_the_login_page(app_demo: str) -> None:
     assert audit_actions("demo-county") == ["login", "logout"]
     # The next visitor of this browser session starts from an empty form.
     assert [t.value for t in at.text_input] == ["", ""]
+    # The notice survives the reruns of the page's components, and goes with the next attempt.
+    at.run()
+    assert "您已安全退出。" in texts(at)
+    at.text_input[0].input("demo-county")
+    at.text_input[1].input("Wrong#Password1")
+    at.button[0].click().run()
+    at.run()
+    assert "您已安全退出。" not in texts(at)
+    assert [e.value for e in at.error] == [WRONG_CREDENTIALS]
 
 
 def test_idle_session_ends_after_30_minutes(app_demo: str) -> None:

@@ -10,9 +10,10 @@ import streamlit as st
 
 from portal.auth import session as auth_session
 from portal.services.accounts import demo_accounts_exist
+from portal.services.regions import deployment_name
 from portal.settings import SettingsError, get_settings
 from portal.ui import layout
-from portal.ui.navigation import PAGES, page_keys_for
+from portal.ui.navigation import build_pages
 
 st.set_page_config(page_title="全国学前教育管理信息系统", page_icon=":material/school:", layout="wide")
 
@@ -27,7 +28,7 @@ def login_page() -> None:
     _left, centre, _right = st.columns([1, 2, 1])
     with centre:
         st.title(layout.APP_TITLE)
-        st.caption("河南省学前教育管理信息平台 · 请使用本人实名账户登录")
+        st.caption(f"{deployment_name()}学前教育管理信息平台 · 请使用本人实名账户登录")
         notice = auth_session.login_notice()
         if notice is not None:
             kind, message = notice
@@ -36,20 +37,18 @@ def login_page() -> None:
             else:
                 st.info(message, icon=":material/info:")
         auth_session.login_form()
-        st.caption("连续 5 次输错密码，账户将被锁定 30 分钟。忘记密码请联系上一级管理员重置。")
+        settings = get_settings()
+        st.caption(
+            f"连续 {settings.login_max_failures} 次输错密码，账户将被锁定 {settings.lockout_minutes} 分钟。"
+            "忘记密码请联系上一级管理员重置。"
+        )
 
 
 if demo_accounts_exist():
     layout.demo_banner()
 
+
 actor = auth_session.current_actor()
-if actor is None:
-    navigation = st.navigation([st.Page(login_page, title="登录", icon=":material/login:", url_path="login")])
-else:
+if actor is not None:
     layout.user_card(actor, auth_session.logout)
-    pages = []
-    for index, key in enumerate(page_keys_for(actor)):
-        spec = PAGES[key]
-        pages.append(st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=index == 0))
-    navigation = st.navigation(pages)
-navigation.run()
+st.navigation(build_pages(actor, login_page)).run()

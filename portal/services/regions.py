@@ -15,6 +15,7 @@ from portal.data.models import Region
 from portal.data.regions import cpca_regions
 from portal.services import audit
 from portal.services.errors import NotFound, ServiceError
+from portal.settings import get_settings
 
 
 @dataclass
@@ -204,3 +205,13 @@ def full_region_name(session: Session, region: Region) -> str:
         names.append(parent.name)
         parent_code = parent.parent_code
     return "".join(reversed(names))
+
+
+def deployment_name() -> str:
+    """The deployment's name as the screens say it: the province's name, or 全国 for the ministry."""
+    settings = get_settings()
+    if settings.deployment == "national":
+        return "全国"
+    with db.session_scope() as session:
+        province = session.get(Region, settings.province_code + "0000")
+        return province.name if province else settings.province_code

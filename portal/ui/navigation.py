@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import streamlit as st
 
 from portal.auth.actor import Actor
 from portal.auth.roles import BUREAU_LEVELS, Duty, Level
@@ -58,3 +61,42 @@ def page_keys_for(actor: Actor) -> list[str]:
 
 def page_titles_for(actor: Actor) -> list[str]:
     return [PAGES[key].title for key in page_keys_for(actor)]
+
+
+def url_paths() -> list[str]:
+    """Every page address of the portal, each once."""
+    return list(dict.fromkeys(spec.url_path for spec in PAGES.values()))
+
+
+def build_pages(actor: Actor | None, login_page: Callable[[], None]) -> list[st.Page]:
+    """The pages for ``st.navigation``.
+
+    Logged out: the login page, also answering (hidden) at every address of the portal, so that a
+    deep link shows the login form and, after login, the page asked for if the role has it.
+    Logged in: the role's pages, and a hidden "no permission" page at every other address.
+    """
+    if actor is None:
+        pages = [st.Page(login_page, title="登录", icon=":material/login:", url_path="login", default=True)]
+        pages += [st.Page(login_page, title="登录", url_path=path, visibility="hidden") for path in url_paths()]
+        return pages
+    keys = page_keys_for(actor)
+    home = PAGES[keys[0]]
+
+    def no_permission_page() -> None:
+        st.error("您没有访问此页面的权限。", icon=":material/block:")
+        st.page_link(home.path, label=f"返回{home.title}", icon=home.icon)
+
+    pages = []
+    for index, key in enumerate(keys):
+        spec = PAGES[key]
+        pages.append(st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=index == 0))
+    own = {PAGES[key].url_path for key in keys}
+    pages += [
+        st.Page(no_permission_page, title=NO_PERMISSION_TITLE, url_path=path, visibility="hidden")
+        for path in url_paths()
+        if path not in own
+    ]
+    return pages
+
+
+NO_PERMISSION_TITLE = "无权访问"

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 try:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import expect
-except ImportError:  # the `browser` fixture skips (or on CI fails) every test before these are used
-    expect = PlaywrightTimeoutError = None  # type: ignore[assignment,misc]
+except ImportError:  # the `browser` fixture skips (or on CI fails) every test before this is used
+    expect = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -57,25 +56,9 @@ def table_cell(page: Page, text: str) -> Locator:
     return page.get_by_test_id("stDataFrame").get_by_text(text, exact=True)
 
 
-def dismiss_page_not_found(page: Page, wait_ms: int = 5_000) -> None:
-    """Close Streamlit's "Page not found" dialog, if it comes: the URL names no page of the session.
-
-    The dialog makes the page behind it inert, so it must be gone before the form is filled in.
-    """
-    dialog = page.get_by_role("dialog")
-    try:
-        dialog.wait_for(state="visible", timeout=wait_ms)
-    except PlaywrightTimeoutError:
-        return
-    page.keyboard.press("Escape")
-    expect(dialog).to_be_hidden()
-
-
-def open_login_form(page: Page, url: str, *, deep_link: bool = False) -> None:
+def open_login_form(page: Page, url: str) -> None:
     page.goto(url)
     expect_login_page(page)
-    if deep_link:
-        dismiss_page_not_found(page)
 
 
 def submit_login(page: Page, username: str, password: str) -> None:
@@ -164,34 +147,32 @@ def test_unknown_user_gets_the_same_answer(page: Page, portal_server: str) -> No
 
 def test_deep_link_without_login_shows_login_page(page: Page, fresh_server: str) -> None:
     # The very first request to this server names a page of the county role.
-    open_login_form(page, f"{fresh_server}/institutions", deep_link=True)
+    open_login_form(page, f"{fresh_server}/institutions")
     expect(logout_button(page)).to_have_count(0)
     assert_no_institution_content(page)
+    expect(page.get_by_role("dialog")).to_have_count(0)  # no "Page not found": the login form answers
 
-    open_login_form(page, f"{fresh_server}/audit", deep_link=True)
-    expect(logout_button(page)).to_have_count(0)
-    expect(page.get_by_role("heading", name="审计日志")).to_have_count(0)
-    assert_no_institution_content(page)
-
-    # The form reached through a deep link works: the user lands on the home page of the role.
+    # Logging in from there leads to the page asked for, since the county role has it.
     submit_login(page, "demo-county", DEMO_PASSWORD)
-    expect(page.get_by_role("heading", name=COUNTY_HOME_TITLE)).to_be_visible()
+    expect(page.get_by_role("heading", name="机构名录")).to_be_visible()
+    expect(page).to_have_url(f"{fresh_server}/institutions")
+    expect(table_cell(page, OWN_INSTITUTION)).to_be_attached()
 
 
 def test_deep_link_to_page_of_another_role(page: Page, portal_server: str) -> None:
-    log_in(page, portal_server, "demo-clerk")
-    expect(page.get_by_text("幼儿园数据填报员").first).to_be_visible()
-    expect(page.get_by_role("link", name="审计日志")).to_have_count(0)
+    # A new page load is a new Streamlit session: the login form answers at the audit log's address.
+    open_login_form(page, f"{portal_server}/audit")
+    expect(page.get_by_role("heading", name="审计日志")).to_have_count(0)
+    expect(page.get_by_text("操作类型")).to_have_count(0)
 
-    page.goto(f"{portal_server}/audit")
-    # A new page load is a new Streamlit session: without re-login by cookie it is the login page;
-    # with it, the clerk's own home. Never the audit log.
-    expect(login_heading(page).or_(logout_button(page)).first).to_be_visible()
-    dismiss_page_not_found(page)
-    if login_heading(page).count():
-        expect_login_page(page)
-    else:
-        expect(page.get_by_text("幼儿园数据填报员").first).to_be_visible()
+    # A clerk who logs in there is told, in Chinese, that the page is not theirs; never the log.
+    submit_login(page, "demo-clerk", DEMO_PASSWORD)
+    expect(page.get_by_text("您没有访问此页面的权限。")).to_be_visible()
     expect(page.get_by_role("heading", name="审计日志")).to_have_count(0)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
     expect(page.get_by_text("操作类型")).to_have_count(0)
+
+    # The way back leads to the clerk's own home.
+    page.get_by_role("link", name="返回本园概况").click()
+    expect(page.get_by_text("幼儿园数据填报员").first).to_be_visible()
+    expect(page.get_by_role("heading", name="中牟县官渡镇小庙王村幼儿园")).to_be_visible()

@@ -26,8 +26,11 @@ def login(username: str, password: str) -> AppTest:
 
 
 def registered_pages(at: AppTest) -> set[str]:
-    """The titles of the pages st.navigation registered in the last run."""
-    return {str(info.get("page_name")) for info in at._registered_pages.values()}
+    """The titles of the pages st.navigation registered in the last run (not the hidden
+    "no permission" pages that answer at the other addresses)."""
+    from portal.ui.navigation import NO_PERMISSION_TITLE
+
+    return {str(info.get("page_name")) for info in at._registered_pages.values()} - {NO_PERMISSION_TITLE}
 
 
 def texts(at: AppTest) -> str:

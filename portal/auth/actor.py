@@ -32,9 +32,11 @@ class Actor:
 
     @property
     def scope_label(self) -> str:
-        """The scope in words, e.g. 河南省郑州市中牟县 or the institution's name."""
-        if self.level in (Level.INSTITUTION, Level.TOWNSHIP):
+        """The scope in words: 河南省郑州市中牟县, a township, or the institution's name."""
+        if self.level is Level.INSTITUTION:
             return self.institution_name or self.region_name
+        if self.level is Level.TOWNSHIP:
+            return self.region_name or self.institution_name  # the township it guides
         if self.level is Level.MINISTRY:
             return "全国"
         return self.region_name

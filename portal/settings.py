@@ -47,6 +47,13 @@ class Settings:
     lockout_minutes: int = 30
     session_idle_minutes: int = 30
     bcrypt_rounds: int = 12
+    # --- reviews -------------------------------------------------------------------------------
+    rural_classes: str = "村庄,乡中心区"  # urban-rural classes whose information the township checks first
+    township_check_days: int = 5
+    county_review_days: int = 10  # "counties review within two weeks" (Notice 三.2)
+    change_review_days: int = 5  # change declarations: 5 working days (§14)
+    change_ack_fields: str = "phone,postcode,principal,books"  # changes of only these are acknowledged
+    evidence_max_mb: int = 10
     # --- lists ---------------------------------------------------------------------------------
     page_size: int = 50
 

@@ -29,6 +29,7 @@ class Action(StrEnum):
     VIEW_AUDIT = "view_audit"
     IMPORT_REGIONS = "import_regions"
     REGISTER_INSTITUTION = "register_institution"
+    REVIEW = "review"
 
 
 ACTION_LABELS: dict[Action, str] = {
@@ -40,6 +41,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.VIEW_AUDIT: "查看审计日志",
     Action.IMPORT_REGIONS: "导入行政区划",
     Action.REGISTER_INSTITUTION: "登记新机构",
+    Action.REVIEW: "审核申请",
 }
 
 
@@ -62,6 +64,7 @@ _DUTIES: dict[Action, frozenset[Duty]] = {
     Action.VIEW_AUDIT: frozenset({Duty.AUDITOR}),
     Action.IMPORT_REGIONS: frozenset({Duty.SYSADMIN}),
     Action.REGISTER_INSTITUTION: frozenset({Duty.SYSADMIN}),
+    Action.REVIEW: frozenset({Duty.REVIEWER}),
 }
 
 

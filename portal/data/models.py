@@ -7,7 +7,7 @@ Datetimes are aware UTC (``UTCDateTime``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
@@ -127,3 +127,98 @@ class AuditLog(SQLModel, table=True):
     province_code: str | None = Field(default=None, max_length=2)
     city_code: str | None = Field(default=None, max_length=6, index=True)
     county_code: str | None = Field(default=None, max_length=6, index=True)
+
+
+class Request(SQLModel, table=True):
+    """Anything that needs approval (DESIGN.md pattern 4): one row, whatever its kind.
+
+    ``route`` lists the keys of the workflow steps that apply to this request (decided at
+    submission), ``step`` indexes it; ``step_level`` is the level that acts now (for the queue's
+    index). ``version`` grows with every decision so that two reviewers cannot both decide.
+    """
+
+    __tablename__ = "request"
+    __table_args__ = (Index("ix_request_queue", "state", "step_level", "county_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    title: str = Field(max_length=200)
+    subject_type: str = Field(max_length=32)
+    subject_id: str = Field(max_length=64, index=True)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON: the proposed values
+    before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON: the values replaced
+    route: str = Field(max_length=500)  # JSON list of step keys
+    step: int = 0
+    step_level: str | None = Field(default=None, max_length=16)
+    state: str = Field(max_length=16, index=True)  # pending / approved / returned / acknowledged
+    due_date: date | None = None
+    version: int = 1
+    institution_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
+    province_code: str | None = Field(default=None, max_length=2)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6)
+    township_code: str | None = Field(default=None, max_length=12, index=True)
+    submitted_by: int = Field(foreign_key="user_account.id")
+    submitted_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    decided_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class RequestEvent(SQLModel, table=True):
+    """The history of a request: who did what, when, at which step, with what reason."""
+
+    __tablename__ = "request_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="request.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    real_name: str = Field(default="", max_length=64)
+    role: str = Field(default="", max_length=64)
+    action: str = Field(max_length=16)  # submit / approve / return / acknowledge
+    step_key: str = Field(default="", max_length=32)
+    reason: str = Field(default="", max_length=1000)
+
+
+class EvidenceFile(SQLModel, table=True):
+    """A file attached to a request, stored outside any served folder under a generated name."""
+
+    __tablename__ = "evidence_file"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="request.id", index=True)
+    filename: str = Field(max_length=200)  # the name the user gave, for display only
+    stored_name: str = Field(max_length=64, unique=True)
+    content_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    uploaded_by: int = Field(foreign_key="user_account.id")
+    uploaded_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class InstitutionRecord(SQLModel, table=True):
+    """An institution's approved information, one row per section (the record of truth).
+
+    ``data`` is the JSON of the section's fields, as declared in ``portal.data.fields``.
+    """
+
+    __tablename__ = "institution_record"
+
+    institution_id: int = Field(foreign_key="institution.id", primary_key=True)
+    section: str = Field(primary_key=True, max_length=32)
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    filled_by: int | None = Field(default=None, foreign_key="user_account.id")
+    reviewed_by: int | None = Field(default=None, foreign_key="user_account.id")
+    request_id: int | None = Field(default=None, foreign_key="request.id")
+    approved_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class InstitutionDraft(SQLModel, table=True):
+    """A section the clerk is still filling: saved, not yet submitted."""
+
+    __tablename__ = "institution_draft"
+
+    institution_id: int = Field(foreign_key="institution.id", primary_key=True)
+    section: str = Field(primary_key=True, max_length=32)
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    updated_by: int = Field(foreign_key="user_account.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

@@ -1,0 +1,365 @@
+"""The review engine: one table of requests, one declared workflow per kind (DESIGN.md pattern 4).
+
+A kind declares its steps (who acts: a level and duties; how: review or acknowledge; the deadline
+in working days; when the step applies) and a handler that applies the approved payload. The
+engine submits, routes, decides and keeps the history; adding a kind is a declaration and a
+handler, not a new page.
+
+Two reviewers deciding at once: the decision is a conditional UPDATE on ``version``; the loser's
+update touches no row and is told the request was already decided.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, func, select
+
+from portal.auth.actor import Actor
+from portal.auth.policy import Action, in_scope, may, require, scope_filter
+from portal.auth.roles import Duty, Level, role_label
+from portal.clock import LOCAL_TZ, utcnow
+from portal.data import db
+from portal.data.models import Institution, Request, RequestEvent
+from portal.services import audit
+from portal.services.errors import NotFound, ServiceError
+from portal.services.workdays import add_working_days, working_days_left
+
+REVIEW = "review"
+ACKNOWLEDGE = "acknowledge"
+
+STATE_LABELS = {"pending": "待审核", "approved": "审核通过", "returned": "已驳回", "acknowledged": "已阅知"}
+ACTION_LABELS = {"submit": "提交", "approve": "审核通过", "return": "驳回", "acknowledge": "阅知"}
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    label: str
+    level: Level
+    days: int
+    action: str = REVIEW
+    duties: frozenset[Duty] = frozenset({Duty.REVIEWER})
+    applies: Callable[[Session, Institution], bool] = field(default=lambda _session, _institution: True)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    kind: str
+    label: str
+    steps: tuple[Step, ...]
+    apply: Callable[[Session, Request, Actor], None]
+
+    def step(self, key: str) -> Step:
+        return next(s for s in self.steps if s.key == key)
+
+
+_WORKFLOWS: dict[str, Workflow] = {}
+
+
+def register(workflow: Workflow) -> Workflow:
+    _WORKFLOWS[workflow.kind] = workflow
+    return workflow
+
+
+def _load_kinds() -> None:
+    """Import the modules that declare kinds (each registers its workflows on import)."""
+    import portal.services.registry  # noqa: F401
+
+
+def workflow_for(kind: str) -> Workflow:
+    _load_kinds()
+    try:
+        return _WORKFLOWS[kind]
+    except KeyError:
+        raise ServiceError(f"未知的申请类型：{kind}") from None
+
+
+def kinds() -> dict[str, str]:
+    """Every declared kind and its Chinese label."""
+    _load_kinds()
+    return {kind: wf.label for kind, wf in _WORKFLOWS.items()}
+
+
+def local_today() -> date:
+    return utcnow().astimezone(LOCAL_TZ).date()
+
+
+def route(request: Request) -> list[str]:
+    return list(json.loads(request.route))
+
+
+def current_step(request: Request) -> Step | None:
+    if request.state != "pending":
+        return None
+    return workflow_for(request.kind).step(route(request)[request.step])
+
+
+def _event(session: Session, request: Request, actor: Actor, action: str, step_key: str, reason: str = "") -> None:
+    assert request.id is not None
+    session.add(
+        RequestEvent(
+            request_id=request.id,
+            user_id=None if actor.is_system else actor.user_id,
+            real_name=actor.real_name,
+            role=actor.role,
+            action=action,
+            step_key=step_key,
+            reason=reason,
+        )
+    )
+
+
+def submit(
+    session: Session,
+    actor: Actor,
+    *,
+    kind: str,
+    institution: Institution,
+    subject_type: str,
+    subject_id: str | int,
+    title: str,
+    payload: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    today: date | None = None,
+) -> Request:
+    """Open a request inside the caller's transaction; it goes to the first step that applies."""
+    workflow = workflow_for(kind)
+    steps = [s for s in workflow.steps if s.applies(session, institution)]
+    if not steps:
+        raise ServiceError(f"{workflow.label}没有适用的审核步骤。")
+    open_one = session.exec(
+        select(Request.id).where(
+            Request.kind == kind, Request.subject_id == str(subject_id), Request.state == "pending"
+        )
+    ).first()
+    if open_one is not None:
+        raise ServiceError(f"该{workflow.label}已有待审核的申请，请等待审核结果后再提交。")
+    today = today or local_today()
+    request = Request(
+        kind=kind,
+        title=title,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        payload=json.dumps(payload, ensure_ascii=False, sort_keys=True),
+        before=json.dumps(before, ensure_ascii=False, sort_keys=True) if before is not None else None,
+        route=json.dumps([s.key for s in steps]),
+        step=0,
+        step_level=steps[0].level.value,
+        state="pending",
+        due_date=add_working_days(today, steps[0].days),
+        institution_id=institution.id,
+        province_code=institution.province_code,
+        city_code=institution.city_code,
+        county_code=institution.county_code,
+        township_code=institution.township_code,
+        submitted_by=actor.user_id,
+    )
+    session.add(request)
+    session.flush()
+    _event(session, request, actor, "submit", steps[0].key)
+    audit.record(session, actor, "request_submit", object_type="request", object_id=request.id or "", after=payload)
+    return request
+
+
+def may_act(actor: Actor, request: Request) -> bool:
+    """Is it this actor's turn on this request (level, duty, scope)?"""
+    step = current_step(request)
+    return step is not None and actor.level is step.level and actor.duty in step.duties and in_scope(actor, request)
+
+
+def decide(
+    actor: Actor,
+    request_id: int,
+    action: str,
+    reason: str = "",
+    *,
+    today: date | None = None,
+) -> Request:
+    """Approve, return (with a reason) or acknowledge the current step of a request.
+
+    Approving the last step applies the payload through the kind's handler, in the same
+    transaction. Refused with a Chinese message: a decided request, a step that is not the actor's,
+    a request outside the actor's scope, a return without a reason, the wrong action for the step.
+    """
+    reason = (reason or "").strip()
+    if action not in ("approve", "return", "acknowledge"):
+        raise ServiceError(f"未知的审核操作：{action}")
+    if action == "return" and not reason:
+        raise ServiceError("驳回必须填写理由。")
+    with db.session_scope(write=True) as session:
+        request = session.get(Request, request_id)
+        if request is None or not in_scope(actor, request):
+            raise NotFound("申请不存在，或不在您的管辖范围内。")
+        if request.state != "pending":
+            raise ServiceError(f"该申请已处理（{STATE_LABELS[request.state]}），不能重复操作。")
+        step = current_step(request)
+        assert step is not None
+        if not may_act(actor, request):
+            who = role_label(step.level, next(iter(step.duties)))
+            raise ServiceError(f"当前步骤“{step.label}”应由{who}处理，不是您。")
+        if step.action == ACKNOWLEDGE and action != "acknowledge":
+            raise ServiceError(f"“{step.label}”只需阅知。")
+        if step.action == REVIEW and action == "acknowledge":
+            raise ServiceError(f"“{step.label}”需要审核：通过或驳回。")
+        workflow = workflow_for(request.kind)
+        keys = route(request)
+        values: dict[str, Any] = {"version": request.version + 1}
+        if action == "return":
+            values.update(state="returned", step_level=None, due_date=None, decided_at=utcnow())
+        elif request.step + 1 < len(keys):
+            next_step = workflow.step(keys[request.step + 1])
+            values.update(
+                step=request.step + 1,
+                step_level=next_step.level.value,
+                due_date=add_working_days(today or local_today(), next_step.days),
+            )
+        else:
+            final = "acknowledged" if action == "acknowledge" else "approved"
+            values.update(state=final, step_level=None, due_date=None, decided_at=utcnow())
+        result = session.execute(
+            update(Request)
+            .where(col(Request.id) == request_id, col(Request.version) == request.version)
+            .values(**values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ServiceError("该申请已被其他审核人处理，请刷新后查看。")
+        session.refresh(request)
+        _event(session, request, actor, action, step.key, reason)
+        if request.state in ("approved", "acknowledged"):
+            workflow.apply(session, request, actor)
+        audit.record(
+            session,
+            actor,
+            f"request_{action}",
+            object_type="request",
+            object_id=request_id,
+            detail=f"{workflow.label}·{step.label}" + (f"：{reason}" if reason else ""),
+        )
+    return request
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    kind: str
+    kind_label: str
+    title: str
+    institution_name: str
+    step_label: str
+    submitted_at: datetime
+    due_date: date | None
+    days_left: int | None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: Sequence[QueueRow]
+    total: int
+    next_after: int | None
+
+
+def _queue_conditions(actor: Actor, kind: str | None, institution_id: int | None, overdue: bool) -> list[Any]:
+    conditions: list[Any] = [
+        col(Request.state) == "pending",
+        col(Request.step_level) == actor.level.value,
+        scope_filter(actor, Request),
+    ]
+    if kind:
+        conditions.append(col(Request.kind) == kind)
+    if institution_id:
+        conditions.append(col(Request.institution_id) == institution_id)
+    if overdue:
+        conditions.append(col(Request.due_date) < local_today())
+    return conditions
+
+
+def queue(
+    actor: Actor,
+    *,
+    kind: str | None = None,
+    institution_id: int | None = None,
+    overdue: bool = False,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> QueuePage:
+    """What waits for this actor in their scope, oldest first, keyset-paged by id."""
+    require(actor, Action.REVIEW)
+    conditions = _queue_conditions(actor, kind, institution_id, overdue)
+    today = local_today()
+    with db.session_scope() as session:
+        total = session.exec(select(func.count()).select_from(Request).where(*conditions)).one()
+        query = select(Request, Institution.name).join(Institution, col(Institution.id) == col(Request.institution_id))
+        query = query.where(*conditions)
+        if after_id:
+            query = query.where(col(Request.id) > after_id)
+        found = session.exec(query.order_by(col(Request.id)).limit(limit + 1)).all()
+        rows = []
+        for request, institution_name in found[:limit]:
+            step = current_step(request)
+            rows.append(
+                QueueRow(
+                    id=request.id or 0,
+                    kind=request.kind,
+                    kind_label=workflow_for(request.kind).label,
+                    title=request.title,
+                    institution_name=institution_name,
+                    step_label=step.label if step else "",
+                    submitted_at=request.submitted_at,
+                    due_date=request.due_date,
+                    days_left=working_days_left(today, request.due_date) if request.due_date else None,
+                )
+            )
+    return QueuePage(rows=rows, total=total, next_after=rows[-1].id if len(found) > limit and rows else None)
+
+
+def queue_count(actor: Actor) -> int:
+    if not may(actor, Action.REVIEW):
+        return 0
+    with db.session_scope() as session:
+        return session.exec(
+            select(func.count()).select_from(Request).where(*_queue_conditions(actor, None, None, False))
+        ).one()
+
+
+@dataclass(frozen=True)
+class RequestDetail:
+    request: Request
+    kind_label: str
+    state_label: str
+    step_label: str
+    payload: dict[str, Any]
+    before: dict[str, Any] | None
+    events: list[RequestEvent]
+    may_act: bool
+    step_action: str | None
+
+
+def detail(actor: Actor, request_id: int) -> RequestDetail:
+    """A request with its payload, what it replaces, its history, and whether it is the actor's turn."""
+    with db.session_scope() as session:
+        request = session.get(Request, request_id)
+        if request is None or not in_scope(actor, request):
+            raise NotFound("申请不存在，或不在您的管辖范围内。")
+        events = list(
+            session.exec(
+                select(RequestEvent).where(RequestEvent.request_id == request_id).order_by(col(RequestEvent.id))
+            ).all()
+        )
+        step = current_step(request)
+        return RequestDetail(
+            request=request,
+            kind_label=workflow_for(request.kind).label,
+            state_label=STATE_LABELS[request.state],
+            step_label=step.label if step else "",
+            payload=json.loads(request.payload),
+            before=json.loads(request.before) if request.before else None,
+            events=events,
+            may_act=may_act(actor, request),
+            step_action=step.action if step else None,
+        )

@@ -54,6 +54,7 @@ class Settings:
     change_review_days: int = 5  # change declarations: 5 working days (§14)
     change_ack_fields: str = "phone,postcode,principal,books"  # changes of only these are acknowledged
     evidence_max_mb: int = 10
+    evidence_dir: str = ""  # where evidence files are kept; default var/evidence (never a served folder)
     # --- lists ---------------------------------------------------------------------------------
     page_size: int = 50
 

@@ -37,6 +37,7 @@ def portal_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
     monkeypatch.setenv("PORTAL_COOKIE_KEY", "test-cookie-key-" + "x" * 32)
     monkeypatch.setenv("PORTAL_ENCRYPTION_KEY", "test-encryption-key-" + "y" * 32)
     monkeypatch.setenv("PORTAL_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))
+    monkeypatch.setenv("PORTAL_EVIDENCE_DIR", str(tmp_path / "evidence"))
     monkeypatch.delenv("PORTAL_COOKIE_RELOGIN", raising=False)
     reset_settings_cache()
     yield

@@ -1,0 +1,158 @@
+"""Evidence files of requests: images, PDF and Office files, typed by their content.
+
+A file is refused when it is empty, too large, or its first bytes are not those of an allowed
+type, whatever its name says. Accepted files are stored under a generated name in
+``var/evidence`` (outside any folder the web server serves), with their SHA-256; they are read
+back only by users who may see the request, and each download is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import col, select
+
+from portal.auth.actor import Actor
+from portal.auth.policy import in_scope
+from portal.auth.roles import Duty
+from portal.data import db
+from portal.data.models import EvidenceFile, Request
+from portal.services import audit
+from portal.services.errors import NotFound, ServiceError
+from portal.settings import VAR_DIR, get_settings
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+OOXML_TYPES = {
+    "word/": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
+    "xl/": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+    "ppt/": ("application/vnd.openxmlformats-officedocument.presentationml.presentation", "pptx"),
+}
+ALLOWED_LABEL = "图片（JPG、PNG、GIF、WEBP）、PDF 或 Office 文档（Word、Excel、PowerPoint）"
+
+
+def evidence_dir() -> Path:
+    return Path(get_settings().evidence_dir or VAR_DIR / "evidence")
+
+
+def sniff(data: bytes) -> tuple[str, str] | None:
+    """(content type, extension) from the file's own bytes, or None if not an allowed type."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png", "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg", "jpg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif", "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp", "webp"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf", "pdf"
+    if data.startswith(OLE_MAGIC):
+        return "application/x-ole-storage", "ole"  # legacy .doc / .xls / .ppt
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile:
+            return None
+        if "[Content_Types].xml" in names:
+            for prefix, kind in OOXML_TYPES.items():
+                if any(name.startswith(prefix) for name in names):
+                    return kind
+    return None
+
+
+def _may_touch(actor: Actor, request: Request) -> bool:
+    """The submitting institution's staff and the reviewers in scope."""
+    if not in_scope(actor, request):
+        return False
+    return actor.institution_id == request.institution_id or actor.duty is Duty.REVIEWER
+
+
+def attach(actor: Actor, request_id: int, filename: str, data: bytes) -> EvidenceFile:
+    """Store one evidence file with a request. Nothing is stored when the file is refused."""
+    limit_mb = get_settings().evidence_max_mb
+    if not data:
+        raise ServiceError("文件为空。")
+    if len(data) > limit_mb * 1024 * 1024:
+        raise ServiceError(f"文件超过 {limit_mb} MB，请压缩后再上传。")
+    kind = sniff(data)
+    if kind is None:
+        raise ServiceError(f"不支持的文件类型（按文件内容判断，而非文件名）：只接受{ALLOWED_LABEL}。")
+    content_type, extension = kind
+    display_name = Path(filename.replace("\\", "/")).name[:200] or f"证明材料.{extension}"
+    folder = evidence_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    stored_name = f"{uuid.uuid4().hex}.bin"
+    path = folder / stored_name
+    try:
+        with db.session_scope(write=True) as session:
+            request = session.get(Request, request_id)
+            if request is None or not _may_touch(actor, request):
+                raise NotFound("申请不存在，或不在您的管辖范围内。")
+            row = EvidenceFile(
+                request_id=request_id,
+                filename=display_name,
+                stored_name=stored_name,
+                content_type=content_type,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                uploaded_by=actor.user_id,
+            )
+            session.add(row)
+            session.flush()
+            temporary = path.with_suffix(".part")
+            temporary.write_bytes(data)
+            temporary.replace(path)
+            audit.record(
+                session,
+                actor,
+                "evidence_upload",
+                object_type="request",
+                object_id=request_id,
+                detail=f"{display_name}（{len(data)} 字节，SHA-256 {row.sha256[:16]}…）",
+            )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        path.with_suffix(".part").unlink(missing_ok=True)
+        raise
+    return row
+
+
+@dataclass(frozen=True)
+class EvidenceContent:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def list_files(actor: Actor, request_id: int) -> list[EvidenceFile]:
+    with db.session_scope() as session:
+        request = session.get(Request, request_id)
+        if request is None or not in_scope(actor, request):
+            raise NotFound("申请不存在，或不在您的管辖范围内。")
+        return list(
+            session.exec(
+                select(EvidenceFile).where(EvidenceFile.request_id == request_id).order_by(col(EvidenceFile.id))
+            ).all()
+        )
+
+
+def read(actor: Actor, evidence_id: int) -> EvidenceContent:
+    """The file's bytes, for a user who may see its request; the download is audited."""
+    with db.session_scope(write=True) as session:
+        row = session.get(EvidenceFile, evidence_id)
+        request = session.get(Request, row.request_id) if row else None
+        if row is None or request is None or not in_scope(actor, request):
+            raise NotFound("文件不存在，或不在您的管辖范围内。")
+        data = (evidence_dir() / row.stored_name).read_bytes()
+        if hashlib.sha256(data).hexdigest() != row.sha256:
+            raise ServiceError("文件校验失败：存储的文件与上传时不一致，请联系系统管理员。")
+        audit.record(
+            session, actor, "evidence_download", object_type="request", object_id=row.request_id, detail=row.filename
+        )
+        return EvidenceContent(row.filename, row.content_type, data)

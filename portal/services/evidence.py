@@ -12,10 +12,12 @@ import hashlib
 import io
 import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from portal.auth.actor import Actor
 from portal.auth.policy import in_scope
@@ -73,54 +75,75 @@ def _may_touch(actor: Actor, request: Request) -> bool:
     return actor.institution_id == request.institution_id or actor.duty is Duty.REVIEWER
 
 
-def attach(actor: Actor, request_id: int, filename: str, data: bytes) -> EvidenceFile:
-    """Store one evidence file with a request. Nothing is stored when the file is refused."""
+def check(filename: str, data: bytes) -> tuple[str, str]:
+    """Refuse an empty, oversize or disallowed file; return its (content type, extension)."""
     limit_mb = get_settings().evidence_max_mb
     if not data:
-        raise ServiceError("文件为空。")
+        raise ServiceError(f"文件“{filename}”为空。")
     if len(data) > limit_mb * 1024 * 1024:
-        raise ServiceError(f"文件超过 {limit_mb} MB，请压缩后再上传。")
+        raise ServiceError(f"文件“{filename}”超过 {limit_mb} MB，请压缩后再上传。")
     kind = sniff(data)
     if kind is None:
-        raise ServiceError(f"不支持的文件类型（按文件内容判断，而非文件名）：只接受{ALLOWED_LABEL}。")
-    content_type, extension = kind
+        raise ServiceError(f"文件“{filename}”的类型不支持（按文件内容判断，而非文件名）：只接受{ALLOWED_LABEL}。")
+    return kind
+
+
+def store(
+    session: Session, actor: Actor, request: Request, filename: str, data: bytes, written: list[Path]
+) -> EvidenceFile:
+    """Check and store one file inside the caller's transaction. The path goes into ``written``
+    so that ``removed_on_failure`` can take the file away again if the transaction fails."""
+    content_type, extension = check(filename, data)
     display_name = Path(filename.replace("\\", "/")).name[:200] or f"证明材料.{extension}"
     folder = evidence_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    stored_name = f"{uuid.uuid4().hex}.bin"
-    path = folder / stored_name
-    try:
-        with db.session_scope(write=True) as session:
-            request = session.get(Request, request_id)
-            if request is None or not _may_touch(actor, request):
-                raise NotFound("申请不存在，或不在您的管辖范围内。")
-            row = EvidenceFile(
-                request_id=request_id,
-                filename=display_name,
-                stored_name=stored_name,
-                content_type=content_type,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                uploaded_by=actor.user_id,
-            )
-            session.add(row)
-            session.flush()
-            temporary = path.with_suffix(".part")
-            temporary.write_bytes(data)
-            temporary.replace(path)
-            audit.record(
-                session,
-                actor,
-                "evidence_upload",
-                object_type="request",
-                object_id=request_id,
-                detail=f"{display_name}（{len(data)} 字节，SHA-256 {row.sha256[:16]}…）",
-            )
-    except BaseException:
-        path.unlink(missing_ok=True)
-        path.with_suffix(".part").unlink(missing_ok=True)
-        raise
+    path = folder / f"{uuid.uuid4().hex}.bin"
+    row = EvidenceFile(
+        request_id=request.id or 0,
+        filename=display_name,
+        stored_name=path.name,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    temporary = path.with_suffix(".part")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+    written.append(path)
+    audit.record(
+        session,
+        actor,
+        "evidence_upload",
+        object_type="request",
+        object_id=request.id or "",
+        detail=f"{display_name}（{len(data)} 字节，SHA-256 {row.sha256[:16]}…）",
+    )
     return row
+
+
+@contextmanager
+def removed_on_failure() -> Iterator[list[Path]]:
+    """Wrap a unit of work that stores files: if it fails (commit included), the files go."""
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def attach(actor: Actor, request_id: int, filename: str, data: bytes) -> EvidenceFile:
+    """Store one evidence file with an existing request. Nothing is stored when it is refused."""
+    check(filename, data)
+    with removed_on_failure() as written, db.session_scope(write=True) as session:
+        request = session.get(Request, request_id)
+        if request is None or not _may_touch(actor, request):
+            raise NotFound("申请不存在，或不在您的管辖范围内。")
+        return store(session, actor, request, filename, data, written)
 
 
 @dataclass(frozen=True)

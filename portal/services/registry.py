@@ -10,6 +10,7 @@ Approved values are the institution's record of truth, with who filled and who r
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from portal.data import db
 from portal.data.fields import Section, clean, diff
 from portal.data.institution_fields import SECTIONS_BY_KEY
 from portal.data.models import Institution, InstitutionDraft, InstitutionRecord, Request, RequestEvent, User
-from portal.services import audit, workflow
+from portal.services import audit, evidence, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
 from portal.services.workflow import ACKNOWLEDGE, Step, Workflow
 from portal.settings import get_settings
@@ -132,13 +133,18 @@ def save_draft(actor: Actor, section_key: str, raw: dict[str, Any]) -> dict[str,
     return values
 
 
-def submit_section(actor: Actor, section_key: str, raw: dict[str, Any]) -> Request:
-    """Submit a section for review: a first report, or a change declaration once approved."""
+def submit_section(
+    actor: Actor, section_key: str, raw: dict[str, Any], files: Sequence[tuple[str, bytes]] = ()
+) -> Request:
+    """Submit a section for review, with its evidence files: a first report, or a change
+    declaration once approved. A bad value or a refused file and nothing is submitted."""
     section = _section(section_key)
     values, errors = clean(section, raw)
     if errors:
         raise ValidationError(errors)
-    with db.session_scope(write=True) as session:
+    for filename, data in files:
+        evidence.check(filename, data)
+    with evidence.removed_on_failure() as written, db.session_scope(write=True) as session:
         institution = _own_institution(session, actor)
         assert institution.id is not None
         record = session.get(InstitutionRecord, (institution.id, section.key))
@@ -164,6 +170,8 @@ def submit_section(actor: Actor, section_key: str, raw: dict[str, Any]) -> Reque
             payload={"section": section.key, "values": values},
             before={"section": section.key, "values": before} if before is not None else None,
         )
+        for filename, data in files:
+            evidence.store(session, actor, request, filename, data, written)
         draft = session.get(InstitutionDraft, (institution.id, section.key))
         if draft is not None:
             session.delete(draft)

@@ -65,7 +65,7 @@ def test_allowed_files_are_stored_with_their_hash(actors, request_id: int, data:
 def test_an_executable_renamed_to_pdf_is_refused(actors, request_id: int) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ServiceError, match="按文件内容判断"):
         evidence.attach(actors["clerk"], request_id, "证明.pdf", ELF)
-    with pytest.raises(ServiceError, match="不支持的文件类型"):
+    with pytest.raises(ServiceError, match="类型不支持"):
         evidence.attach(actors["clerk"], request_id, "证明.docx", b"PK\x03\x04not really a zip")
     assert stored_files() == []
     assert evidence.list_files(actors["clerk"], request_id) == []
@@ -78,7 +78,7 @@ def test_an_oversize_or_empty_file_is_refused(actors, request_id: int, monkeypat
     reset_settings_cache()
     with pytest.raises(ServiceError, match="超过 1 MB"):
         evidence.attach(actors["clerk"], request_id, "大文件.pdf", PDF + b"0" * (1024 * 1024))
-    with pytest.raises(ServiceError, match="文件为空"):
+    with pytest.raises(ServiceError, match="为空"):
         evidence.attach(actors["clerk"], request_id, "空.pdf", b"")
     assert stored_files() == []
     with db.session_scope() as session:
@@ -102,3 +102,16 @@ def test_files_are_read_only_in_scope(actors, request_id: int) -> None:  # type:
     with pytest.raises(NotFound):
         evidence.attach(lankao, request_id, "别县.pdf", PDF)
     assert len(stored_files()) == 1
+
+
+def test_submission_with_a_refused_file_submits_nothing(actors: dict[str, Actor]) -> None:
+    from portal.data.models import Request
+
+    with pytest.raises(ServiceError, match="类型不支持"):
+        registry.submit_section(actors["clerk"], "base", BASE, files=[("许可证.pdf", PDF), ("病毒.pdf", ELF)])
+    with db.session_scope() as session:
+        assert session.exec(select(Request)).all() == []
+    assert stored_files() == []
+    request = registry.submit_section(actors["clerk"], "base", BASE, files=[("许可证.pdf", PDF), ("园舍.png", PNG)])
+    assert [f.filename for f in evidence.list_files(actors["township"], request.id or 0)] == ["许可证.pdf", "园舍.png"]
+    assert len(stored_files()) == 2

@@ -14,6 +14,7 @@ from portal.auth.roles import Level
 from portal.clock import utcnow
 from portal.data import db
 from portal.data.models import AccountLock, AuditLog, Institution, Region, User
+from portal.services import workflow
 from portal.services.regions import full_region_name
 
 
@@ -39,6 +40,7 @@ class Overview:
     institution_location: str = ""
     audit_last_24h: int | None = None
     active_locks: int | None = None
+    queue_waiting: int | None = None  # requests waiting for this reviewer
 
 
 def _sub_level(actor: Actor) -> tuple[str, str] | None:
@@ -132,6 +134,8 @@ def overview(actor: Actor) -> Overview:
                 .select_from(AuditLog)
                 .where(scope_filter(actor, AuditLog), col(AuditLog.at) >= since)
             ).one()
+        if may(actor, Action.REVIEW):
+            result.queue_waiting = workflow.queue_count(actor)
         if may(actor, Action.UNLOCK_ACCOUNT):
             result.active_locks = session.exec(
                 select(func.count())

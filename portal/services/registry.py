@@ -64,6 +64,13 @@ def _apply_section(session: Session, request: Request, actor: Actor) -> None:
     session.add(record)
 
 
+def _payload_diff(detail: workflow.RequestDetail) -> list[tuple[str, str, str]]:
+    """(field, before, after) rows of a registry request, for the reviewer's diff."""
+    section = SECTIONS_BY_KEY[detail.payload["section"]]
+    before = detail.before["values"] if detail.before else None
+    return diff(section, before, detail.payload["values"])
+
+
 def _steps_report() -> tuple[Step, ...]:
     settings = get_settings()
     return (
@@ -78,13 +85,14 @@ def _steps_report() -> tuple[Step, ...]:
     )
 
 
-workflow.register(Workflow(KIND_REPORT, "机构信息上报", _steps_report(), _apply_section))
+workflow.register(Workflow(KIND_REPORT, "机构信息上报", _steps_report(), _apply_section, _payload_diff))
 workflow.register(
     Workflow(
         KIND_CHANGE,
         "机构信息异动申报",
         (Step("county_review", "县级审核", Level.COUNTY, get_settings().change_review_days),),
         _apply_section,
+        _payload_diff,
     )
 )
 workflow.register(
@@ -93,6 +101,7 @@ workflow.register(
         "机构信息异动报备",
         (Step("county_ack", "县级阅知", Level.COUNTY, get_settings().change_review_days, action=ACKNOWLEDGE),),
         _apply_section,
+        _payload_diff,
     )
 )
 
@@ -251,10 +260,3 @@ def institution_sections(actor: Actor, institution_id: int | None = None) -> tup
                 )
             )
         return institution, states
-
-
-def payload_diff(detail: workflow.RequestDetail) -> list[tuple[str, str, str]]:
-    """(field, before, after) rows of a registry request, for the reviewer's diff."""
-    section = _section(detail.payload["section"])
-    before = detail.before["values"] if detail.before else None
-    return diff(section, before, detail.payload["values"])

@@ -54,6 +54,7 @@ class Workflow:
     label: str
     steps: tuple[Step, ...]
     apply: Callable[[Session, Request, Actor], None]
+    diff: Callable[[RequestDetail], list[tuple[str, str, str]]] | None = None  # (field, before, after)
 
     def step(self, key: str) -> Step:
         return next(s for s in self.steps if s.key == key)
@@ -244,6 +245,18 @@ def decide(
     return request
 
 
+def decide_many(actor: Actor, request_ids: Sequence[int], action: str) -> list[tuple[int, str]]:
+    """Decide several requests, each in its own transaction: (id, "" or the refusal) per request."""
+    outcomes = []
+    for request_id in request_ids:
+        try:
+            decide(actor, request_id, action)
+            outcomes.append((request_id, ""))
+        except ServiceError as exc:
+            outcomes.append((request_id, str(exc)))
+    return outcomes
+
+
 @dataclass(frozen=True)
 class QueueRow:
     id: int
@@ -338,6 +351,7 @@ class RequestDetail:
     events: list[RequestEvent]
     may_act: bool
     step_action: str | None
+    changes: list[tuple[str, str, str]]
 
 
 def detail(actor: Actor, request_id: int) -> RequestDetail:
@@ -352,9 +366,10 @@ def detail(actor: Actor, request_id: int) -> RequestDetail:
             ).all()
         )
         step = current_step(request)
-        return RequestDetail(
+        wf = workflow_for(request.kind)
+        result = RequestDetail(
             request=request,
-            kind_label=workflow_for(request.kind).label,
+            kind_label=wf.label,
             state_label=STATE_LABELS[request.state],
             step_label=step.label if step else "",
             payload=json.loads(request.payload),
@@ -362,4 +377,8 @@ def detail(actor: Actor, request_id: int) -> RequestDetail:
             events=events,
             may_act=may_act(actor, request),
             step_action=step.action if step else None,
+            changes=[],
         )
+        if wf.diff is not None:
+            result.changes.extend(wf.diff(result))
+        return result

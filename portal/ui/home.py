@@ -13,11 +13,13 @@ from portal.ui.layout import yes_no
 
 
 def scope_metrics(overview: Overview) -> None:
-    columns = st.columns(3)
+    columns = st.columns(4)
     columns[0].metric("系统内机构", f"{overview.institutions} 所")
     columns[1].metric("用户账户", f"{overview.users} 个")
     if overview.sub_level_label:
         columns[2].metric(f"下级{overview.sub_level_label}", f"{len(overview.sub_regions)} 个")
+    if overview.queue_waiting is not None:
+        columns[3].metric("待我审核", f"{overview.queue_waiting} 条")
 
 
 def institutions_by_kind(overview: Overview) -> None:

@@ -28,6 +28,14 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("township_home", "portal/pages/township/home.py", "工作台", ":material/dashboard:", "home"),
         PageSpec("kindergarten_home", "portal/pages/kindergarten/home.py", "本园概况", ":material/school:", "home"),
         PageSpec(
+            "kindergarten_registry",
+            "portal/pages/kindergarten/registry.py",
+            "信息填报",
+            ":material/edit_note:",
+            "registry",
+        ),
+        PageSpec("review_queue", "portal/pages/common/review_queue.py", "审核队列", ":material/fact_check:", "queue"),
+        PageSpec(
             "institutions", "portal/pages/common/institutions.py", "机构名录", ":material/list_alt:", "institutions"
         ),
         PageSpec("admin_home", "portal/pages/admin/home.py", "工作台", ":material/dashboard:", "home"),
@@ -52,10 +60,13 @@ def page_keys_for(actor: Actor) -> list[str]:
         return ["admin_home", "admin_locks", "admin_users"]
     if actor.duty is Duty.AUDITOR:
         return ["admin_home", "admin_audit"]
+    queue = ["review_queue"] if actor.duty is Duty.REVIEWER else []
     if actor.level in BUREAU_LEVELS:
-        return ["bureau_home", "institutions"]
+        return ["bureau_home", *queue, "institutions"]
     if actor.level is Level.TOWNSHIP:
-        return ["township_home", "institutions"]
+        return ["township_home", *queue, "institutions"]
+    if actor.duty is Duty.ENTRY:
+        return ["kindergarten_home", "kindergarten_registry"]
     return ["kindergarten_home"]
 
 

@@ -141,7 +141,7 @@ def test_change_declarations_are_reviewed_or_acknowledged(actors: dict[str, Acto
     assert (change.kind, change.step_level) == ("institution_change", "county")
     assert change.due_date == add_working_days(workflow.local_today(), 5)
     detail = workflow.detail(actors["county"], change.id or 0)
-    assert registry.payload_diff(detail) == [("活动室数", "6间", "7间")]
+    assert detail.changes == [("活动室数", "6间", "7间")]
     workflow.decide(actors["county"], change.id or 0, "return", "请附活动室照片")
     assert json.loads(record(institution_id, "conditions").data)["classrooms"] == 6  # type: ignore[union-attr]
 

@@ -96,7 +96,7 @@ def demo(database: str) -> str:
     from portal.services.demo import load_demo
 
     load_henan_regions()
-    load_demo(DEMO_PASSWORD)
+    load_demo(DEMO_PASSWORD, with_requests=False)
     return database
 
 

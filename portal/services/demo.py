@@ -94,8 +94,11 @@ class DemoSummary:
     accounts: int
 
 
-def load_demo(password: str = DEFAULT_DEMO_PASSWORD) -> DemoSummary:
-    """Fill an empty database with the demo province. Refuses if any account exists."""
+def load_demo(password: str = DEFAULT_DEMO_PASSWORD, with_requests: bool = True) -> DemoSummary:
+    """Fill an empty database with the demo province. Refuses if any account exists.
+
+    ``with_requests`` adds institution information in every review state, so that each queue
+    has work in it (tests that need a clean slate leave it out)."""
     with db.session_scope() as session:
         if session.exec(select(func.count()).select_from(User)).one():
             raise ServiceError("数据库中已有用户账户：演示数据只能载入空数据库。")
@@ -135,6 +138,8 @@ def load_demo(password: str = DEFAULT_DEMO_PASSWORD) -> DemoSummary:
                 is_demo=True,
             ),
         )
+    if with_requests:
+        _load_registry_states(password)
     with db.session_scope(write=True) as session:
         regions = session.exec(select(func.count()).select_from(Region)).one()
         audit.record(session, SYSTEM_ACTOR, "demo_load", detail="载入演示数据")
@@ -144,3 +149,91 @@ def load_demo(password: str = DEFAULT_DEMO_PASSWORD) -> DemoSummary:
         institutions=len(DEMO_INSTITUTIONS),
         accounts=len(DEMO_ACCOUNTS),
     )
+
+
+# Extra clerks (beyond the eight demo roles) so that several institutions have information in review.
+EXTRA_CLERKS: tuple[tuple[str, str], ...] = (
+    ("4101220003", "杨丽"),
+    ("4101220004", "郭敏"),
+    ("4101020001", "马晓燕"),
+)
+
+
+def _values(institution_code: str, section: str, **changes: object) -> dict[str, object]:
+    """Plausible values for a section of a demo institution."""
+    n = int(institution_code[-2:])
+    base = {
+        "base": {
+            "address": f"河南省郑州市中牟县{('官渡镇', '官渡镇', '城关镇')[n % 3]}人民路 {10 + n} 号",
+            "postcode": "451450",
+            "phone": f"0371-6217{1000 + n:04d}",
+            "principal": ("王秀英", "李红梅", "张丽", "赵玉兰")[n % 4],
+            "license_no": f"教{'民' if n % 2 == 0 else '公'}1410122{70000 + n}",
+            "founded": f"{2000 + n}-09-01",
+            "sponsor": "中牟县教育局" if n % 2 else "王秀英",
+            "authority": "教育部门" if n % 2 else "民办",
+            "boarding": False,
+        },
+        "conditions": {
+            "land_area": 1200 + 100 * n,
+            "building_area": 860.5 + 50 * n,
+            "playground_area": 400 + 20 * n,
+            "classrooms": 4 + n,
+            "books": 1200 + 100 * n,
+            "staff": 10 + 2 * n,
+            "teachers": 6 + n,
+            "toys": "基本齐全",
+        },
+        "buildings": {
+            "premises": "自有",
+            "built_year": 2005 + n,
+            "structure": "砖混",
+            "floors": 2,
+            "dangerous": False,
+            "fire_checked": True,
+        },
+    }[section]
+    return {**base, **changes}
+
+
+def _load_registry_states(password: str) -> None:
+    """Institution information in every state: not filled, draft, waiting for the township,
+    waiting for the county, returned, approved, a change declaration and a notice in review."""
+    from portal.services import registry, workflow
+    from portal.services.login import build_actor
+
+    for code, name in EXTRA_CLERKS:
+        create_user(
+            SYSTEM_ACTOR,
+            NewUser(
+                f"demo-clerk-{code}", name, Level.INSTITUTION, Duty.ENTRY, password, institution_code=code, is_demo=True
+            ),
+        )
+
+    def actor(username: str):  # type: ignore[no-untyped-def]
+        with db.session_scope() as session:
+            return build_actor(session, session.exec(select(User).where(User.username == username)).one())
+
+    clerk, township, county = actor("demo-clerk"), actor("demo-township"), actor("demo-county")
+    # 小庙王村幼儿园 (demo-clerk): base approved; conditions returned by the township; buildings a draft.
+    request = registry.submit_section(clerk, "base", _values("4101220002", "base"))
+    workflow.decide(township, request.id or 0, "approve")
+    workflow.decide(county, request.id or 0, "approve")
+    request = registry.submit_section(clerk, "conditions", _values("4101220002", "conditions", books=50))
+    workflow.decide(township, request.id or 0, "return", "幼儿图书册数明显偏少，请核实后重新填报")
+    registry.save_draft(clerk, "buildings", _values("4101220002", "buildings"))
+    # 第一小学附设幼儿班: base waiting for the township's first check.
+    registry.submit_section(actor("demo-clerk-4101220003"), "base", _values("4101220003", "base"))
+    # 实验幼儿园 (urban): base waiting for the county; conditions approved, then a change
+    # declaration (more classrooms) and a notice (new phone number) waiting for the county.
+    experimental = actor("demo-clerk-4101220004")
+    registry.submit_section(experimental, "base", _values("4101220004", "base"))
+    request = registry.submit_section(experimental, "conditions", _values("4101220004", "conditions"))
+    workflow.decide(county, request.id or 0, "approve")
+    registry.submit_section(experimental, "conditions", _values("4101220004", "conditions", classrooms=10))
+    request = registry.submit_section(experimental, "buildings", _values("4101220004", "buildings"))
+    workflow.decide(county, request.id or 0, "approve")
+    # 小庙王村幼儿园 changed its phone number: a notice the county only acknowledges.
+    registry.submit_section(clerk, "base", _values("4101220002", "base", phone="0371-62179999"))
+    # 伊河路幼儿园 (中原区): base waiting for its county.
+    registry.submit_section(actor("demo-clerk-4101020001"), "base", _values("4101020001", "base"))

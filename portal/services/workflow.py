@@ -382,3 +382,75 @@ def detail(actor: Actor, request_id: int) -> RequestDetail:
         if wf.diff is not None:
             result.changes.extend(wf.diff(result))
         return result
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    id: int
+    kind_label: str
+    title: str
+    institution_name: str
+    state_label: str
+    step_label: str
+    submitted_at: datetime
+    due_date: date | None
+    days_left: int | None
+    decided_at: datetime | None
+
+
+def _rows(session: Session, found: Sequence[tuple[Request, str]]) -> list[RequestRow]:
+    today = local_today()
+    rows = []
+    for request, institution_name in found:
+        step = current_step(request)
+        rows.append(
+            RequestRow(
+                id=request.id or 0,
+                kind_label=workflow_for(request.kind).label,
+                title=request.title,
+                institution_name=institution_name,
+                state_label=STATE_LABELS[request.state],
+                step_label=step.label if step else "",
+                submitted_at=request.submitted_at,
+                due_date=request.due_date,
+                days_left=working_days_left(today, request.due_date) if request.due_date else None,
+                decided_at=request.decided_at,
+            )
+        )
+    return rows
+
+
+def institution_history(actor: Actor, institution_id: int, limit: int = 100) -> list[RequestRow]:
+    """The requests of one institution, newest first, for anyone who may see the institution."""
+    with db.session_scope() as session:
+        institution = session.get(Institution, institution_id)
+        if institution is None:
+            raise NotFound("机构不存在。")
+        require(actor, Action.VIEW_INSTITUTION, institution)
+        found = session.exec(
+            select(Request, Institution.name)
+            .join(Institution, col(Institution.id) == col(Request.institution_id))
+            .where(col(Request.institution_id) == institution_id)
+            .order_by(col(Request.id).desc())
+            .limit(limit)
+        ).all()
+        return _rows(session, found)
+
+
+def overdue(actor: Actor, limit: int = 200) -> list[RequestRow]:
+    """Requests past their deadline in the actor's scope, whoever's turn it is (the county sees
+    its own, the city and the province see those of the counties below them)."""
+    require(actor, Action.VIEW_INSTITUTION)
+    with db.session_scope() as session:
+        found = session.exec(
+            select(Request, Institution.name)
+            .join(Institution, col(Institution.id) == col(Request.institution_id))
+            .where(
+                col(Request.state) == "pending",
+                col(Request.due_date) < local_today(),
+                scope_filter(actor, Request),
+            )
+            .order_by(col(Request.due_date), col(Request.id))
+            .limit(limit)
+        ).all()
+        return _rows(session, found)

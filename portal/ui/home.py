@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from portal.clock import format_local
 from portal.data.models import Institution
 from portal.services.overview import Overview
+from portal.services.workflow import RequestRow
 from portal.ui.charts import institutions_by_region
 from portal.ui.layout import yes_no
 
@@ -67,3 +71,34 @@ def institution_card(institution: Institution, location: str = "") -> None:
     left, right = st.columns(2)
     for index, (label, value) in enumerate(facts.items()):
         (left if index % 2 == 0 else right).markdown(f"**{label}**：{value}")
+
+
+def request_table(rows: Sequence[RequestRow], empty: str) -> None:
+    """Requests as a table, days left in red when past the deadline."""
+    if not rows:
+        st.caption(empty)
+        return
+    frame = pd.DataFrame(
+        [
+            {
+                "编号": r.id,
+                "类型": r.kind_label,
+                "事项": r.title,
+                "状态": r.state_label,
+                "当前步骤": r.step_label or "—",
+                "提交时间": format_local(r.submitted_at),
+                "处理期限": str(r.due_date or "—"),
+                "剩余工作日": r.days_left,
+            }
+            for r in rows
+        ]
+    )
+    st.dataframe(overdue_style(frame), hide_index=True, width="stretch")
+
+
+def overdue_style(frame: pd.DataFrame) -> Any:
+    """Colour the 剩余工作日 column red where the deadline has passed."""
+    return frame.style.map(
+        lambda v: "color: #c62828; font-weight: 600" if isinstance(v, int | float) and v < 0 else "",
+        subset=["剩余工作日"],
+    )

@@ -108,3 +108,31 @@ def test_batch_approval_needs_a_confirmation(app_demo: str) -> None:
     assert "已通过 2 条申请。" in texts(at)
     assert "没有等待您处理的申请。" in texts(at)
     assert open_queue("demo-county").dataframe[0].value["编号"].tolist() == ids
+
+
+def test_county_opens_an_institution_and_sees_its_information_and_history(app_demo: str) -> None:
+    from portal.services import workflow
+
+    request = registry.submit_section(actor_for("demo-clerk"), "base", BASE)
+    workflow.decide(actor_for("demo-township"), request.id or 0, "approve")
+    workflow.decide(actor_for("demo-county"), request.id or 0, "approve")
+    at = login("demo-county", DEMO_PASSWORD)
+    at.switch_page(str(ROOT / "portal/pages/common/institutions.py")).run()
+    at.selectbox(key="inst_open").select(request.institution_id).run()
+    assert [e.label for e in at.expander] == ["机构基本信息：已审核", "办学条件：未填报", "建筑信息：未填报"]
+    assert "填报人 陈静，审核人 张伟" in texts(at)
+    values = dict(at.dataframe[1].value.itertuples(index=False, name=None))
+    assert values["园长姓名"] == "王秀英" and values["是否提供寄宿"] == "否"
+    history = at.dataframe[-1].value
+    assert history["状态"].tolist() == ["审核通过"] and history["类型"].tolist() == ["机构信息上报"]
+
+
+def test_the_bureau_home_lists_overdue_requests(app_demo: str) -> None:
+    from portal.services import workflow
+
+    request = registry.submit_section(actor_for("demo-clerk"), "base", BASE)
+    workflow.decide(actor_for("demo-township"), request.id or 0, "approve", today=date(2026, 9, 1))
+    at = login("demo-city", DEMO_PASSWORD)
+    overdue = next(d.value for d in at.dataframe if "事项" in getattr(d.value, "columns", []))
+    assert overdue["事项"].tolist() == ["中牟县官渡镇小庙王村幼儿园·机构基本信息"]
+    assert overdue["剩余工作日"].iloc[0] < 0

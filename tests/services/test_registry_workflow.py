@@ -235,3 +235,30 @@ def test_two_reviewers_approving_at_once_exactly_one_wins(actors: dict[str, Acto
                 select(RequestEvent).where(RequestEvent.request_id == request.id, RequestEvent.action == "approve")
             ).all()
             assert len(approvals) == 2  # the township's and exactly one county approval
+
+
+def test_overdue_requests_are_flagged_to_the_county_and_visible_to_the_city(actors: dict[str, Actor]) -> None:
+    from sqlalchemy import update
+
+    request = registry.submit_section(actors["clerk"], "base", BASE)
+    workflow.decide(actors["township"], request.id or 0, "approve", today=date(2026, 9, 1))  # due 2026-09-15
+    assert request_row(request.id or 0).due_date == date(2026, 9, 15)
+    for name in ("county", "city", "province"):
+        rows = workflow.overdue(actors[name])
+        assert [r.id for r in rows] == [request.id], name
+        assert rows[0].days_left is not None and rows[0].days_left < 0
+    assert [r.id for r in workflow.queue(actors["county"], overdue=True).rows] == [request.id]
+    with db.session_scope() as session:
+        session.execute(update(Request).values(due_date=date(2099, 1, 1)))
+    assert workflow.overdue(actors["county"]) == []
+    assert workflow.queue(actors["county"], overdue=True).total == 0
+
+
+def test_institution_history_newest_first(actors: dict[str, Actor]) -> None:
+    first = registry.submit_section(actors["clerk"], "base", BASE)
+    workflow.decide(actors["township"], first.id or 0, "return", "地址不详")
+    second = registry.submit_section(actors["clerk"], "base", BASE)
+    history = workflow.institution_history(actors["city"], actors["clerk"].institution_id or 0)
+    assert [(r.id, r.state_label) for r in history] == [(second.id, "待审核"), (first.id, "已驳回")]
+    with pytest.raises(PermissionDenied):
+        workflow.institution_history(actors["auditor"], actors["clerk"].institution_id or 0)

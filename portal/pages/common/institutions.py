@@ -3,10 +3,14 @@
 import pandas as pd
 import streamlit as st
 
+from portal.clock import format_local
 from portal.data.choices import INSTITUTION_KINDS
+from portal.data.fields import display
+from portal.services import registry, workflow
 from portal.services.institutions import list_institutions
 from portal.settings import get_settings
 from portal.ui.guard import require_page
+from portal.ui.home import request_table
 from portal.ui.layout import page_header, yes_no
 from portal.ui.paging import KeysetPager
 
@@ -42,3 +46,28 @@ else:
     )
     st.dataframe(frame, hide_index=True, width="stretch")
 pager.controls(result.next_after, result.total, page_size)
+
+if result.rows:
+    st.subheader("机构详情")
+    names = {r.id: f"{r.code} · {r.name}" for r in result.rows}
+    chosen = st.selectbox("查看机构", list(names), format_func=names.get, key="inst_open")
+    _institution, sections = registry.institution_sections(actor, chosen)
+    for state in sections:
+        with st.expander(f"{state.section.label}：{state.status}"):
+            if state.approved is None:
+                st.caption("尚无审核通过的信息。")
+            else:
+                st.caption(
+                    f"填报人 {state.filled_by or '—'}，审核人 {state.reviewed_by or '—'}，"
+                    f"审核时间 {format_local(state.approved_at)}"
+                )
+                st.dataframe(
+                    pd.DataFrame(
+                        [(spec.label, display(spec, state.approved.get(spec.name))) for spec in state.section.fields],
+                        columns=["项目", "已审核的值"],
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                )
+    st.markdown("**申请记录**")
+    request_table(workflow.institution_history(actor, chosen), "该机构还没有提交过申请。")

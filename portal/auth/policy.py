@@ -30,6 +30,7 @@ class Action(StrEnum):
     IMPORT_REGIONS = "import_regions"
     REGISTER_INSTITUTION = "register_institution"
     REVIEW = "review"
+    DESIGN_FORM = "design_form"
 
 
 ACTION_LABELS: dict[Action, str] = {
@@ -42,6 +43,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.IMPORT_REGIONS: "导入行政区划",
     Action.REGISTER_INSTITUTION: "登记新机构",
     Action.REVIEW: "审核申请",
+    Action.DESIGN_FORM: "设计监管表单",
 }
 
 
@@ -65,6 +67,7 @@ _DUTIES: dict[Action, frozenset[Duty]] = {
     Action.IMPORT_REGIONS: frozenset({Duty.SYSADMIN}),
     Action.REGISTER_INSTITUTION: frozenset({Duty.SYSADMIN}),
     Action.REVIEW: frozenset({Duty.REVIEWER}),
+    Action.DESIGN_FORM: frozenset({Duty.SYSADMIN}),
 }
 
 
@@ -150,6 +153,8 @@ def may(actor: Actor, action: Action, obj: Any = None) -> bool:
     if action is Action.EDIT_INSTITUTION and actor.level is not Level.INSTITUTION:
         return False
     if action is Action.REGISTER_INSTITUTION and actor.level not in BUREAU_LEVELS:
+        return False
+    if action is Action.DESIGN_FORM and actor.level not in (Level.PROVINCE, Level.CITY, Level.COUNTY):
         return False
     if obj is None:
         return True

@@ -12,7 +12,17 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-FIELD_KINDS = ("text", "number", "integer", "date", "choice", "multichoice", "bool")
+FIELD_KINDS = ("text", "number", "integer", "date", "choice", "multichoice", "bool", "file")
+FIELD_KIND_LABELS = {
+    "text": "文本",
+    "number": "数字",
+    "integer": "整数",
+    "date": "日期",
+    "choice": "单选",
+    "multichoice": "多选",
+    "bool": "是/否",
+    "file": "文件",
+}
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ def clean(
             values[spec.name] = None
             continue
         match spec.kind:
-            case "text":
+            case "text" | "file":  # a file field holds the file's name; the file goes with the request
                 text = str(value).strip()
                 if len(text) > spec.max_length:
                     errors[spec.name] = f"{spec.label}不超过 {spec.max_length} 个字。"

@@ -222,3 +222,43 @@ class InstitutionDraft(SQLModel, table=True):
     data: str = Field(sa_column=Column(Text, nullable=False))
     updated_by: int = Field(foreign_key="user_account.id")
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class SupervisionForm(SQLModel, table=True):
+    """A supervision form (监管信息) a bureau designs at run time: field specs stored as data.
+
+    It reaches the institutions in the designer's region (``province_code`` / ``city_code`` /
+    ``county_code``, as far down as the designer's level).
+    """
+
+    __tablename__ = "supervision_form"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=100)
+    description: str = Field(default="", max_length=1000)
+    fields: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of field specs
+    state: str = Field(default="draft", max_length=16)  # draft / published
+    due_date: date
+    level: str = Field(max_length=16)  # the designer's level: province / city / county
+    province_code: str | None = Field(default=None, max_length=2)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6, index=True)
+    created_by: int = Field(foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    published_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class SupervisionAnswer(SQLModel, table=True):
+    """One institution's answer to a supervision form."""
+
+    __tablename__ = "supervision_answer"
+    __table_args__ = (Index("ux_supervision_answer", "form_id", "institution_id", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    form_id: int = Field(foreign_key="supervision_form.id", index=True)
+    institution_id: int = Field(foreign_key="institution.id", index=True)
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="draft", max_length=16)  # draft / submitted / approved / returned
+    request_id: int | None = Field(default=None, foreign_key="request.id")
+    updated_by: int = Field(foreign_key="user_account.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

@@ -55,6 +55,7 @@ class Workflow:
     steps: tuple[Step, ...]
     apply: Callable[[Session, Request, Actor], None]
     diff: Callable[[RequestDetail], list[tuple[str, str, str]]] | None = None  # (field, before, after)
+    on_return: Callable[[Session, Request], None] | None = None
 
     def step(self, key: str) -> Step:
         return next(s for s in self.steps if s.key == key)
@@ -70,7 +71,8 @@ def register(workflow: Workflow) -> Workflow:
 
 def _load_kinds() -> None:
     """Import the modules that declare kinds (each registers its workflows on import)."""
-    import portal.services.registry  # noqa: F401
+    import portal.services.registry
+    import portal.services.supervision  # noqa: F401
 
 
 def workflow_for(kind: str) -> Workflow:
@@ -234,6 +236,8 @@ def decide(
         _event(session, request, actor, action, step.key, reason)
         if request.state in ("approved", "acknowledged"):
             workflow.apply(session, request, actor)
+        elif request.state == "returned" and workflow.on_return is not None:
+            workflow.on_return(session, request)
         audit.record(
             session,
             actor,

@@ -31,6 +31,10 @@ def _widget(spec: FieldSpec, value: Any, key: str, disabled: bool) -> Any:
             )
         case "bool":
             return st.checkbox(label, value=bool(value), **common)
+        case "file":
+            if value:
+                st.caption(f"已上传：{value}")
+            return st.file_uploader(label, **common)
     return st.text_input(label, value=value or "", max_chars=spec.max_length, **common)
 
 
@@ -48,3 +52,21 @@ def show_field_errors(section: Section, errors: dict[str, str]) -> None:
     st.error(f"{section.label}有 {len(errors)} 处需要修改：", icon=":material/error:")
     for message in errors.values():
         st.markdown(f"- {message}")
+
+
+def split_files(
+    section: Section, raw: dict[str, Any], previous: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]]]:
+    """Take the uploaded files out of a form's values: (values with file names, files by field)."""
+    values = dict(raw)
+    files: dict[str, tuple[str, bytes]] = {}
+    for spec in section.fields:
+        if spec.kind != "file":
+            continue
+        upload = values.pop(spec.name, None)
+        if upload is not None:
+            files[spec.name] = (upload.name, upload.getvalue())
+            values[spec.name] = upload.name
+        else:
+            values[spec.name] = previous.get(spec.name)
+    return values, files

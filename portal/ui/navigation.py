@@ -34,6 +34,14 @@ PAGES: dict[str, PageSpec] = {
             ":material/edit_note:",
             "registry",
         ),
+        PageSpec(
+            "kindergarten_supervision",
+            "portal/pages/kindergarten/supervision.py",
+            "监管信息",
+            ":material/assignment:",
+            "supervision",
+        ),
+        PageSpec("admin_forms", "portal/pages/admin/forms.py", "监管表单", ":material/dynamic_form:", "forms"),
         PageSpec("review_queue", "portal/pages/common/review_queue.py", "审核队列", ":material/fact_check:", "queue"),
         PageSpec(
             "institutions", "portal/pages/common/institutions.py", "机构名录", ":material/list_alt:", "institutions"
@@ -53,6 +61,8 @@ def page_keys_for(actor: Actor) -> list[str]:
     """The keys of the pages this actor's role has, the home page first."""
     if actor.duty is Duty.SYSADMIN:
         keys = ["admin_home", "admin_users", "institutions"]
+        if actor.level in (Level.PROVINCE, Level.CITY, Level.COUNTY):
+            keys.append("admin_forms")
         if actor.level in (Level.MINISTRY, Level.PROVINCE):
             keys.append("admin_townships")
         return keys
@@ -66,7 +76,7 @@ def page_keys_for(actor: Actor) -> list[str]:
     if actor.level is Level.TOWNSHIP:
         return ["township_home", *queue, "institutions"]
     if actor.duty is Duty.ENTRY:
-        return ["kindergarten_home", "kindergarten_registry"]
+        return ["kindergarten_home", "kindergarten_registry", "kindergarten_supervision"]
     return ["kindergarten_home"]
 
 

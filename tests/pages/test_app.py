@@ -21,8 +21,12 @@ ROLE_PAGES = {
     "demo-city": ({"工作台", "审核队列", "机构名录"}, "河南省郑州市 · 工作台", "地市级审核员"),
     "demo-county": ({"工作台", "审核队列", "机构名录"}, "河南省郑州市中牟县 · 工作台", "县级审核员"),
     "demo-township": ({"工作台", "审核队列", "机构名录"}, "乡镇中心园工作台", "乡镇中心园审核员"),
-    "demo-clerk": ({"本园概况", "信息填报"}, "中牟县官渡镇小庙王村幼儿园", "幼儿园数据填报员"),
-    "demo-sysadmin": ({"工作台", "用户账户", "机构名录", "乡镇导入"}, "省级系统管理员工作台", "省级系统管理员"),
+    "demo-clerk": ({"本园概况", "信息填报", "监管信息"}, "中牟县官渡镇小庙王村幼儿园", "幼儿园数据填报员"),
+    "demo-sysadmin": (
+        {"工作台", "用户账户", "机构名录", "监管表单", "乡镇导入"},
+        "省级系统管理员工作台",
+        "省级系统管理员",
+    ),
     "demo-secadmin": ({"工作台", "账户锁定", "用户账户"}, "省级安全管理员工作台", "省级安全管理员"),
     "demo-auditor": ({"工作台", "审计日志"}, "省级审计管理员工作台", "省级审计管理员"),
 }
@@ -32,6 +36,8 @@ OTHER_PAGE_FILES = {
     "机构名录": "portal/pages/common/institutions.py",
     "审核队列": "portal/pages/common/review_queue.py",
     "信息填报": "portal/pages/kindergarten/registry.py",
+    "监管信息": "portal/pages/kindergarten/supervision.py",
+    "监管表单": "portal/pages/admin/forms.py",
     "用户账户": "portal/pages/admin/users.py",
     "乡镇导入": "portal/pages/admin/townships.py",
     "账户锁定": "portal/pages/admin/locks.py",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import func, select
 
-from portal.auth.actor import SYSTEM_ACTOR
+from portal.auth.actor import SYSTEM_ACTOR, Actor
 from portal.auth.roles import Duty, Level
 from portal.data import db
 from portal.data.models import Region, User
@@ -237,3 +237,34 @@ def _load_registry_states(password: str) -> None:
     registry.submit_section(clerk, "base", _values("4101220002", "base", phone="0371-62179999"))
     # 伊河路幼儿园 (中原区): base waiting for its county.
     registry.submit_section(actor("demo-clerk-4101020001"), "base", _values("4101020001", "base"))
+    _load_supervision(actor("demo-sysadmin"), experimental)
+
+
+def _load_supervision(designer: Actor, clerk: Actor) -> None:
+    """A published provincial supervision form, answered by one kindergarten (in the county's queue)."""
+    from datetime import timedelta
+
+    from portal.services import supervision, workflow
+    from portal.services.supervision import FieldInput
+
+    form = supervision.design_form(
+        designer,
+        title="2026 年秋季学期收费与安全情况",
+        description="请各园按实际情况填报，收费标准以物价部门核定为准。",
+        due_date=workflow.local_today() + timedelta(days=20),
+        fields=[
+            FieldInput("保育教育费（元/月）", "number", True),
+            FieldInput("收费是否公示", "bool"),
+            FieldInput("招生方式", "choice", True, "划片招生、摇号、自主招生"),
+            FieldInput("本学期安全检查项目", "multichoice", False, "消防、食品、校车、大型玩具"),
+            FieldInput("最近一次消防演练日期", "date", True),
+            FieldInput("收费公示照片", "file"),
+        ],
+    )
+    supervision.publish_form(designer, form.id or 0)
+    supervision.answer_form(
+        clerk,
+        form.id or 0,
+        {"f1": "680", "f2": True, "f3": "划片招生", "f4": ["消防", "食品"], "f5": "2026-10-16"},
+        submit=True,
+    )

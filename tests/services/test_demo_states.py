@@ -16,6 +16,7 @@ def test_every_queue_has_work_and_every_state_occurs(database: str) -> None:
         "机构信息上报",
         "机构信息异动报备",
         "机构信息异动申报",
+        "监管信息报送",
     ]
     _, states = registry.institution_sections(actor_for("demo-clerk"))
     assert [s.status for s in states] == ["待审核", "已驳回", "草稿"]

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from portal.auth.actor import Actor
 from portal.auth.policy import Action, require
 from portal.auth.roles import Level
+from portal.clock import format_local
 from portal.data import db
 from portal.data.fields import Section, clean, diff
 from portal.data.institution_fields import SECTIONS_BY_KEY
@@ -196,7 +197,16 @@ class SectionState:
     last_return_reason: str | None
     filled_by: str
     reviewed_by: str
+    filled_at: datetime | None
     approved_at: datetime | None
+
+    @property
+    def accountability(self) -> str:
+        """谁填报谁负责、谁审核谁负责: who filled and who reviewed the approved values, and when."""
+        return (
+            f"填报人 {self.filled_by or '—'}，审核人 {self.reviewed_by or '—'}；"
+            f"填报时间 {format_local(self.filled_at) or '—'}，审核时间 {format_local(self.approved_at) or '—'}"
+        )
 
     @property
     def status(self) -> str:
@@ -247,6 +257,7 @@ def institution_sections(actor: Actor, institution_id: int | None = None) -> tup
                 ).first()
                 reason = event.reason if event else ""
             names = _names(session, {record.filled_by if record else None, record.reviewed_by if record else None})
+            source = session.get(Request, record.request_id) if record and record.request_id else None
             states.append(
                 SectionState(
                     section=section,
@@ -256,6 +267,7 @@ def institution_sections(actor: Actor, institution_id: int | None = None) -> tup
                     last_return_reason=reason,
                     filled_by=names.get(record.filled_by or 0, "") if record else "",
                     reviewed_by=names.get(record.reviewed_by or 0, "") if record else "",
+                    filled_at=source.submitted_at if source else None,
                     approved_at=record.approved_at if record else None,
                 )
             )

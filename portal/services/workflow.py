@@ -281,7 +281,20 @@ class QueuePage:
     next_after: int | None
 
 
-def _queue_conditions(actor: Actor, kind: str | None, institution_id: int | None, overdue: bool) -> list[Any]:
+def _kinds_acting(level: Level, action: str) -> list[str]:
+    """The kinds whose step at ``level`` is of this action (review / acknowledge)."""
+    _load_kinds()
+    return [wf.kind for wf in _WORKFLOWS.values() if any(s.level is level and s.action == action for s in wf.steps)]
+
+
+def _queue_conditions(
+    actor: Actor,
+    kind: str | None,
+    institution_id: int | None,
+    overdue: bool,
+    step_action: str | None = None,
+    institution_name: str | None = None,
+) -> list[Any]:
     conditions: list[Any] = [
         col(Request.state) == "pending",
         col(Request.step_level) == actor.level.value,
@@ -289,8 +302,12 @@ def _queue_conditions(actor: Actor, kind: str | None, institution_id: int | None
     ]
     if kind:
         conditions.append(col(Request.kind) == kind)
+    if step_action:
+        conditions.append(col(Request.kind).in_(_kinds_acting(actor.level, step_action)))
     if institution_id:
         conditions.append(col(Request.institution_id) == institution_id)
+    if institution_name and institution_name.strip():
+        conditions.append(col(Institution.name).contains(institution_name.strip()))
     if overdue:
         conditions.append(col(Request.due_date) < local_today())
     return conditions
@@ -302,15 +319,25 @@ def queue(
     kind: str | None = None,
     institution_id: int | None = None,
     overdue: bool = False,
+    step_action: str | None = None,
+    institution_name: str | None = None,
     after_id: int | None = None,
     limit: int = 50,
 ) -> QueuePage:
-    """What waits for this actor in their scope, oldest first, keyset-paged by id."""
+    """What waits for this actor in their scope, oldest first, keyset-paged by id.
+
+    Filters: kind, what the step asks (``review`` 待审核 / ``acknowledge`` 待阅知), institution (id
+    or part of its name), past the deadline."""
     require(actor, Action.REVIEW)
-    conditions = _queue_conditions(actor, kind, institution_id, overdue)
+    conditions = _queue_conditions(actor, kind, institution_id, overdue, step_action, institution_name)
     today = local_today()
     with db.session_scope() as session:
-        total = session.exec(select(func.count()).select_from(Request).where(*conditions)).one()
+        total = session.exec(
+            select(func.count())
+            .select_from(Request)
+            .join(Institution, col(Institution.id) == col(Request.institution_id))
+            .where(*conditions)
+        ).one()
         query = select(Request, Institution.name).join(Institution, col(Institution.id) == col(Request.institution_id))
         query = query.where(*conditions)
         if after_id:

@@ -262,3 +262,18 @@ def test_institution_history_newest_first(actors: dict[str, Actor]) -> None:
     assert [(r.id, r.state_label) for r in history] == [(second.id, "待审核"), (first.id, "已驳回")]
     with pytest.raises(PermissionDenied):
         workflow.institution_history(actors["auditor"], actors["clerk"].institution_id or 0)
+
+
+def test_queue_filters_by_kind_step_action_and_institution(actors: dict[str, Actor]) -> None:
+    approve_through(actors, "conditions", CONDITIONS)
+    change = registry.submit_section(actors["clerk"], "conditions", {**CONDITIONS, "classrooms": 9})
+    notice_values = {**BASE}
+    approve_through(actors, "base", notice_values)
+    notice = registry.submit_section(actors["clerk"], "base", {**BASE, "phone": "0371-62009999"})
+    county = actors["county"]
+    assert {r.id for r in workflow.queue(county).rows} == {change.id, notice.id}
+    assert [r.id for r in workflow.queue(county, step_action="acknowledge").rows] == [notice.id]
+    assert [r.id for r in workflow.queue(county, step_action="review").rows] == [change.id]
+    assert [r.id for r in workflow.queue(county, kind="institution_change").rows] == [change.id]
+    assert workflow.queue(county, institution_name="小庙王").total == 2
+    assert workflow.queue(county, institution_name="实验幼儿园").total == 0

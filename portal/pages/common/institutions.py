@@ -3,7 +3,6 @@
 import pandas as pd
 import streamlit as st
 
-from portal.clock import format_local
 from portal.data.choices import INSTITUTION_KINDS
 from portal.data.fields import display
 from portal.services import registry, workflow
@@ -57,10 +56,7 @@ if result.rows:
             if state.approved is None:
                 st.caption("尚无审核通过的信息。")
             else:
-                st.caption(
-                    f"填报人 {state.filled_by or '—'}，审核人 {state.reviewed_by or '—'}，"
-                    f"审核时间 {format_local(state.approved_at)}"
-                )
+                st.caption(state.accountability)
                 st.dataframe(
                     pd.DataFrame(
                         [(spec.label, display(spec, state.approved.get(spec.name))) for spec in state.section.fields],

@@ -17,16 +17,33 @@ if flash:
     st.success(flash, icon=":material/check_circle:")
 
 kinds = workflow.kinds()
-left, right = st.columns([2, 1], vertical_alignment="bottom")
-kind_label = left.selectbox("申请类型", ["全部", *kinds.values()], key="queue_kind")
-overdue = right.checkbox("只看已超期", key="queue_overdue")
+STEP_ACTIONS = {"全部": None, "待审核": workflow.REVIEW, "待阅知": workflow.ACKNOWLEDGE}
+kind_column, action_column, name_column, overdue_column = st.columns([2, 1, 2, 1], vertical_alignment="bottom")
+kind_label = kind_column.selectbox("申请类型", ["全部", *kinds.values()], key="queue_kind")
+action_label = action_column.selectbox("状态", list(STEP_ACTIONS), key="queue_action")
+institution_name = name_column.text_input("机构名称", key="queue_institution", placeholder="输入机构名称的一部分")
+overdue = overdue_column.checkbox("只看已超期", key="queue_overdue")
 kind = next((k for k, v in kinds.items() if v == kind_label), None)
+step_action = STEP_ACTIONS[action_label]
 
 page_size = get_settings().page_size
-pager = KeysetPager("queue_pager", (kind, overdue))
-page = workflow.queue(actor, kind=kind, overdue=overdue, after_id=pager.cursor, limit=page_size)
+pager = KeysetPager("queue_pager", (kind, step_action, institution_name, overdue))
+page = workflow.queue(
+    actor,
+    kind=kind,
+    overdue=overdue,
+    step_action=step_action,
+    institution_name=institution_name,
+    after_id=pager.cursor,
+    limit=page_size,
+)
 if not page.rows:
-    st.success("没有等待您处理的申请。", icon=":material/task_alt:")
+    st.success(
+        "没有等待您处理的申请。"
+        if page.total == 0 and not (kind or step_action or institution_name or overdue)
+        else "没有符合条件的申请。",
+        icon=":material/task_alt:",
+    )
     st.stop()
 
 frame = pd.DataFrame(

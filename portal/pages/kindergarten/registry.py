@@ -32,10 +32,7 @@ for tab, state in zip(tabs, states, strict=True):
         elif state.last_return_reason is not None:
             st.error(f"上次提交被驳回，理由：{state.last_return_reason}", icon=":material/undo:")
         if state.approved is not None:
-            st.caption(
-                f"已审核的信息：填报人 {state.filled_by or '—'}，审核人 {state.reviewed_by or '—'}，"
-                f"审核时间 {format_local(state.approved_at)}。修改后提交即为异动申报。"
-            )
+            st.caption(f"已审核的信息：{state.accountability}。修改后提交即为异动申报。")
         locked = state.pending is not None
         with st.form(f"registry_{key}"):
             raw = section_inputs(state.section, state.working_values, f"registry_{key}", disabled=locked)

@@ -57,3 +57,16 @@ def service_errors() -> Iterator[None]:
 
 def yes_no(value: bool) -> str:
     return "是" if value else "否"
+
+
+def show_flash(key: str) -> None:
+    """Show (once) the success message a page left for itself before its last rerun."""
+    message = st.session_state.pop(key, None)
+    if message:
+        st.success(message, icon=":material/check_circle:")
+
+
+def flash_and_rerun(key: str, message: str) -> None:
+    """Leave a success message for the next run of the page, and rerun it."""
+    st.session_state[key] = message
+    st.rerun()

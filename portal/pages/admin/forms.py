@@ -11,13 +11,11 @@ from portal.data.fields import FIELD_KIND_LABELS
 from portal.services import supervision, workflow
 from portal.services.supervision import FieldInput
 from portal.ui.guard import require_page
-from portal.ui.layout import page_header, service_errors
+from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
 
 actor = require_page("admin_forms")
 page_header("监管表单", actor)
-flash = st.session_state.pop("forms_flash", None)
-if flash:
-    st.success(flash, icon=":material/check_circle:")
+show_flash("forms_flash")
 
 KIND_BY_LABEL = {label: kind for kind, label in FIELD_KIND_LABELS.items()}
 
@@ -56,8 +54,7 @@ with st.expander("设计新表单", icon=":material/add:", expanded=False):
                     for r in rows
                 ],
             )
-            st.session_state["forms_flash"] = f"表单“{form.title}”已保存为草稿，发布后各园即可填报。"
-            st.rerun()
+            flash_and_rerun("forms_flash", f"表单“{form.title}”已保存为草稿，发布后各园即可填报。")
 
 forms = supervision.designed_forms(actor)
 if not forms:
@@ -78,8 +75,7 @@ for form in forms:
             if st.button("发布给本辖区各园", key=f"form_publish_{form.id}", type="primary"):
                 with service_errors():
                     supervision.publish_form(actor, form.id or 0)
-                    st.session_state["forms_flash"] = f"表单“{form.title}”已发布。"
-                    st.rerun()
+                    flash_and_rerun("forms_flash", f"表单“{form.title}”已发布。")
             continue
         st.caption(f"发布时间 {format_local(form.published_at)}")
         rates = supervision.fill_rate(actor, form.id or 0)

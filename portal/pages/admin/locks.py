@@ -6,14 +6,12 @@ import streamlit as st
 from portal.clock import format_local
 from portal.services.login import list_locks, unlock
 from portal.ui.guard import require_page
-from portal.ui.layout import page_header, service_errors
+from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
 
 actor = require_page("admin_locks")
 page_header("账户锁定", actor)
 st.caption("15 分钟内连续 5 次登录失败的账户锁定 30 分钟，到期自动解除；确认是本人后可提前解除。")
-flash = st.session_state.pop("locks_flash", None)
-if flash:
-    st.success(flash, icon=":material/lock_open:")
+show_flash("locks_flash")
 locks = list_locks(actor)
 if not locks:
     st.success("当前没有被锁定的账户。", icon=":material/lock_open:")
@@ -39,5 +37,4 @@ else:
             else:
                 with service_errors():
                     unlock(actor, username)
-                    st.session_state["locks_flash"] = f"已解除 {username} 的锁定。"
-                    st.rerun()
+                    flash_and_rerun("locks_flash", f"已解除 {username} 的锁定。")

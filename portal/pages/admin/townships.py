@@ -4,7 +4,7 @@ import streamlit as st
 
 from portal.services.regions import import_townships
 from portal.ui.guard import require_page
-from portal.ui.layout import page_header, service_errors
+from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
 
 actor = require_page("admin_townships")
 page_header("乡镇导入", actor)
@@ -14,16 +14,13 @@ st.markdown(
     "文件中只要有一行有误，整个文件都不会导入。"
 )
 st.code("代码,名称\n410122101,官渡镇\n410122102,狼城岗镇", language="text")
-flash = st.session_state.pop("township_flash", None)
-if flash:
-    st.success(flash, icon=":material/check_circle:")
+show_flash("township_flash")
 upload = st.file_uploader("选择乡镇 CSV 文件", type=["csv"], key="township_file")
 if upload is not None and st.button("导入", type="primary", key="township_import"):
     with service_errors():
         report = import_townships(actor, upload.getvalue())
         if report.ok:
-            st.session_state["township_flash"] = f"导入完成：新增 {report.added} 个乡镇，更新 {report.updated} 个。"
-            st.rerun()
+            flash_and_rerun("township_flash", f"导入完成：新增 {report.added} 个乡镇，更新 {report.updated} 个。")
         st.error(f"文件有 {len(report.errors)} 处错误，未导入任何数据：")
         for line in report.errors:
             st.markdown(f"- {line}")

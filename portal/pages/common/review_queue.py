@@ -7,14 +7,12 @@ from portal.clock import format_local
 from portal.services import evidence, workflow
 from portal.settings import get_settings
 from portal.ui.guard import require_page
-from portal.ui.layout import page_header, service_errors
+from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
 from portal.ui.paging import KeysetPager
 
 actor = require_page("review_queue")
 page_header("审核队列", actor)
-flash = st.session_state.pop("queue_flash", None)
-if flash:
-    st.success(flash, icon=":material/check_circle:")
+show_flash("queue_flash")
 
 kinds = workflow.kinds()
 STEP_ACTIONS = {"全部": None, "待审核": workflow.REVIEW, "待阅知": workflow.ACKNOWLEDGE}
@@ -80,10 +78,8 @@ with st.expander("批量审核通过", icon=":material/done_all:"):
         else:
             outcomes = workflow.decide_many(actor, chosen, "approve")
             refused = [f"{rid}：{message}" for rid, message in outcomes if message]
-            st.session_state["queue_flash"] = f"已通过 {len(outcomes) - len(refused)} 条申请。" + (
-                f" 未通过：{'；'.join(refused)}" if refused else ""
-            )
-            st.rerun()
+            summary = f"已通过 {len(outcomes) - len(refused)} 条申请。"
+            flash_and_rerun("queue_flash", summary + (f" 未通过：{'；'.join(refused)}" if refused else ""))
 
 st.subheader("申请详情")
 selected = st.selectbox("打开申请", list(labels), format_func=labels.get, key="queue_open")
@@ -140,5 +136,4 @@ with service_errors():
         if action:
             with service_errors():
                 workflow.decide(actor, request.id or 0, action, reason)
-                st.session_state["queue_flash"] = f"申请 {request.id} 已{workflow.ACTION_LABELS[action]}。"
-                st.rerun()
+                flash_and_rerun("queue_flash", f"申请 {request.id} 已{workflow.ACTION_LABELS[action]}。")

@@ -7,15 +7,13 @@ from portal.clock import format_local
 from portal.services import registry, workflow
 from portal.ui.forms import section_inputs
 from portal.ui.guard import require_page
-from portal.ui.layout import page_header, service_errors
+from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
 
 actor = require_page("kindergarten_registry")
 page_header("本园信息填报", actor)
 st.caption("信息有变化时应于 1 个月内更新；首次上报和每次变更都需上级教育部门审核（谁填报谁负责、谁审核谁负责）。")
 
-flash = st.session_state.pop("registry_flash", None)
-if flash:
-    st.success(flash, icon=":material/check_circle:")
+show_flash("registry_flash")
 
 institution, states = registry.institution_sections(actor)
 tabs = st.tabs([f"{state.section.label}（{state.status}）" for state in states])
@@ -50,12 +48,10 @@ for tab, state in zip(tabs, states, strict=True):
         if save:
             with service_errors():
                 registry.save_draft(actor, key, raw)
-                st.session_state["registry_flash"] = f"{state.section.label}草稿已保存。"
-                st.rerun()
+                flash_and_rerun("registry_flash", f"{state.section.label}草稿已保存。")
         if submit:
             with service_errors():
                 files = [(f.name, f.getvalue()) for f in uploads or []]
                 request = registry.submit_section(actor, key, raw, files)
                 label = workflow.workflow_for(request.kind).label
-                st.session_state["registry_flash"] = f"{state.section.label}已提交（{label}），请等待审核。"
-                st.rerun()
+                flash_and_rerun("registry_flash", f"{state.section.label}已提交（{label}），请等待审核。")

@@ -5,14 +5,12 @@ import streamlit as st
 from portal.services import supervision
 from portal.ui.forms import section_inputs, split_files
 from portal.ui.guard import require_page
-from portal.ui.layout import page_header, service_errors
+from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
 
 actor = require_page("kindergarten_supervision")
 page_header("监管信息", actor)
 st.caption("监管信息的内容由教育行政部门设计（第十四条），请在截止日期前填报，提交后由县级教育部门审核。")
-flash = st.session_state.pop("supervision_flash", None)
-if flash:
-    st.success(flash, icon=":material/check_circle:")
+show_flash("supervision_flash")
 
 due = supervision.forms_due(actor)
 if not due:
@@ -38,5 +36,4 @@ for item in due:
             with service_errors():
                 values, files = split_files(item.section, raw, item.values)
                 supervision.answer_form(actor, form.id or 0, values, submit=submit, files=files)
-                st.session_state["supervision_flash"] = f"“{form.title}”已{'提交' if submit else '保存'}。"
-                st.rerun()
+                flash_and_rerun("supervision_flash", f"“{form.title}”已{'提交' if submit else '保存'}。")

@@ -277,3 +277,10 @@ def test_queue_filters_by_kind_step_action_and_institution(actors: dict[str, Act
     assert [r.id for r in workflow.queue(county, kind="institution_change").rows] == [change.id]
     assert workflow.queue(county, institution_name="小庙王").total == 2
     assert workflow.queue(county, institution_name="实验幼儿园").total == 0
+
+
+def test_the_county_deadline_skips_national_day_and_counts_the_make_up_saturday(actors: dict[str, Actor]) -> None:
+    request = registry.submit_section(actors["clerk"], "base", BASE)
+    workflow.decide(actors["township"], request.id or 0, "approve", today=date(2026, 9, 30))
+    # Ten working days after 30 September 2026: 8, 9, 10 (Saturday, worked), 12-16, 19, 20 October.
+    assert request_row(request.id or 0).due_date == date(2026, 10, 20)

@@ -199,6 +199,8 @@ def _values(institution_code: str, section: str, **changes: object) -> dict[str,
 def _load_registry_states(password: str) -> None:
     """Institution information in every state: not filled, draft, waiting for the township,
     waiting for the county, returned, approved, a change declaration and a notice in review."""
+    from datetime import timedelta
+
     from portal.services import registry, workflow
     from portal.services.login import build_actor
 
@@ -222,8 +224,14 @@ def _load_registry_states(password: str) -> None:
     request = registry.submit_section(clerk, "conditions", _values("4101220002", "conditions", books=50))
     workflow.decide(township, request.id or 0, "return", "幼儿图书册数明显偏少，请核实后重新填报")
     registry.save_draft(clerk, "buildings", _values("4101220002", "buildings"))
-    # 第一小学附设幼儿班: base waiting for the township's first check.
-    registry.submit_section(actor("demo-clerk-4101220003"), "base", _values("4101220003", "base"))
+    # 第一小学附设幼儿班: base waiting for the township's first check, past its deadline (its
+    # working days are counted from a submission three weeks ago).
+    registry.submit_section(
+        actor("demo-clerk-4101220003"),
+        "base",
+        _values("4101220003", "base"),
+        today=workflow.local_today() - timedelta(days=21),
+    )
     # 实验幼儿园 (urban): base waiting for the county; conditions approved, then a change
     # declaration (more classrooms) and a notice (new phone number) waiting for the county.
     experimental = actor("demo-clerk-4101220004")

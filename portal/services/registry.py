@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -144,7 +144,12 @@ def save_draft(actor: Actor, section_key: str, raw: dict[str, Any]) -> dict[str,
 
 
 def submit_section(
-    actor: Actor, section_key: str, raw: dict[str, Any], files: Sequence[tuple[str, bytes]] = ()
+    actor: Actor,
+    section_key: str,
+    raw: dict[str, Any],
+    files: Sequence[tuple[str, bytes]] = (),
+    *,
+    today: date | None = None,
 ) -> Request:
     """Submit a section for review, with its evidence files: a first report, or a change
     declaration once approved. A bad value or a refused file and nothing is submitted."""
@@ -179,6 +184,7 @@ def submit_section(
             title=f"{institution.name}·{section.label}",
             payload={"section": section.key, "values": values},
             before={"section": section.key, "values": before} if before is not None else None,
+            today=today,
         )
         for filename, data in files:
             evidence.store(session, actor, request, filename, data, written)

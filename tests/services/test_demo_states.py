@@ -12,6 +12,12 @@ def test_every_queue_has_work_and_every_state_occurs(database: str) -> None:
     load_demo(DEMO_PASSWORD)
     township, county = actor_for("demo-township"), actor_for("demo-county")
     assert [r.kind_label for r in workflow.queue(township).rows] == ["机构信息上报"]
+    assert [r.title for r in workflow.queue(township, overdue=True).rows] == [
+        "中牟县官渡镇第一小学附设幼儿班·机构基本信息"
+    ]
+    assert [r.title for r in workflow.overdue(actor_for("demo-city"))] == [
+        "中牟县官渡镇第一小学附设幼儿班·机构基本信息"
+    ]
     assert sorted(r.kind_label for r in workflow.queue(county).rows) == [
         "机构信息上报",
         "机构信息异动报备",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import update
@@ -143,6 +143,9 @@ def submit(
     ).first()
     if open_one is not None:
         raise ServiceError(f"该{workflow.label}已有待审核的申请，请等待审核结果后再提交。")
+    submitted_at = utcnow()
+    if today is not None:  # a submission dated on another day (demo data, back-filled records)
+        submitted_at = datetime.combine(today, time(9, 0), LOCAL_TZ).astimezone(UTC)
     today = today or local_today()
     request = Request(
         kind=kind,
@@ -162,6 +165,7 @@ def submit(
         county_code=institution.county_code,
         township_code=institution.township_code,
         submitted_by=actor.user_id,
+        submitted_at=submitted_at,
     )
     session.add(request)
     session.flush()

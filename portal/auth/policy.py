@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, true
 
 from portal.auth.actor import Actor
-from portal.auth.roles import ADMIN_DUTIES, BUREAU_LEVELS, Duty, Level, level_rank
+from portal.auth.roles import BUREAU_LEVELS, Duty, Level, level_rank
 
 
 class Action(StrEnum):
@@ -174,7 +174,3 @@ def require(actor: Actor, action: Action, obj: Any = None) -> None:
     if not may(actor, action, obj):
         reason = "" if obj is None or in_scope(actor, obj) else "对象不在您的管辖范围内。"
         raise PermissionDenied(action, reason)
-
-
-def is_admin(actor: Actor) -> bool:
-    return actor.duty in ADMIN_DUTIES

@@ -76,11 +76,6 @@ def level_rank(level: Level) -> int:
     return LEVEL_ORDER.index(level)
 
 
-def next_level_down(level: Level) -> Level | None:
-    rank = level_rank(level)
-    return LEVEL_ORDER[rank + 1] if rank + 1 < len(LEVEL_ORDER) else None
-
-
 def role_label(level: Level, duty: Duty) -> str:
     """The role as the screens name it, e.g. 县级审核员."""
     return f"{LEVEL_LABELS[level]}{DUTY_LABELS[duty]}"

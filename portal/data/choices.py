@@ -13,11 +13,3 @@ URBAN_RURAL_CLASSES: tuple[str, ...] = (
     "乡中心区",
     "村庄",
 )
-RURAL_CLASSES: frozenset[str] = frozenset({"镇乡结合区", "乡中心区", "村庄"})
-REGION_LEVELS: tuple[str, ...] = ("province", "city", "county", "township")
-REGION_LEVEL_LABELS: dict[str, str] = {
-    "province": "省级",
-    "city": "地市级",
-    "county": "县级",
-    "township": "乡镇",
-}

@@ -78,10 +78,3 @@ def cpca_regions(province_codes: Iterable[str] | None = None) -> Iterator[Region
             if city not in names:
                 continue
             yield RegionRecord(code, name, "county", city, province, city, code, lon, lat)
-
-
-def province_name(province_code: str) -> str | None:
-    for record in cpca_regions([province_code]):
-        if record.level == "province":
-            return record.name
-    return None

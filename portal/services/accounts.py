@@ -188,12 +188,6 @@ def list_users(actor: Actor, *, search: str | None = None, after: str | None = N
     return UserPage(rows=rows, total=total, next_after=page[-1].username if len(found) > limit and page else None)
 
 
-def count_users(actor: Actor) -> int:
-    require(actor, Action.VIEW_USER)
-    with db.session_scope() as session:
-        return session.exec(select(func.count()).select_from(User).where(scope_filter(actor, User))).one()
-
-
 def demo_accounts_exist() -> bool:
     """Is this a demo deployment (any demo account present)? The portal then shows a banner."""
     with db.session_scope() as session:

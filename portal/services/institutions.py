@@ -164,9 +164,3 @@ def list_institutions(
         ]
     next_after = page[-1].code if len(found) > limit and page else None
     return InstitutionPage(rows=rows, total=total, next_after=next_after)
-
-
-def count_institutions(actor: Actor) -> int:
-    require(actor, Action.VIEW_INSTITUTION)
-    with db.session_scope() as session:
-        return session.exec(select(func.count()).select_from(Institution).where(scope_filter(actor, Institution))).one()

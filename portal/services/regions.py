@@ -6,7 +6,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from portal.auth.actor import Actor
 from portal.auth.policy import Action, require
@@ -14,7 +14,7 @@ from portal.data import db
 from portal.data.models import Region
 from portal.data.regions import cpca_regions
 from portal.services import audit
-from portal.services.errors import NotFound, ServiceError
+from portal.services.errors import ServiceError
 from portal.settings import get_settings
 
 
@@ -173,25 +173,6 @@ def import_townships(actor: Actor, data: bytes) -> ImportReport:
             detail=f"乡镇：新增 {report.added}，更新 {report.updated}",
         )
     return report
-
-
-def get_region(session: Session, code: str) -> Region:
-    region = session.get(Region, code)
-    if region is None:
-        raise NotFound(f"行政区划代码 {code} 不存在。")
-    return region
-
-
-def children(session: Session, code: str) -> list[Region]:
-    """The regions directly under ``code``, in code order."""
-    return list(session.exec(select(Region).where(Region.parent_code == code).order_by(col(Region.code))).all())
-
-
-def count_by_level(session: Session, province_code: str | None = None) -> dict[str, int]:
-    query = select(Region.level, func.count()).group_by(Region.level)
-    if province_code:
-        query = query.where(Region.province_code == province_code)
-    return {level: n for level, n in session.exec(query).all()}
 
 
 def full_region_name(session: Session, region: Region) -> str:

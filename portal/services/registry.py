@@ -50,8 +50,8 @@ def _is_rural_with_central(session: Session, institution: Institution) -> bool:
 
 def _apply_section(session: Session, request: Request, actor: Actor) -> None:
     """The kind's handler: the approved values become the section's record of truth."""
-    section = json.loads(request.payload)["section"]
-    values = json.loads(request.payload)["values"]
+    payload = json.loads(request.payload)
+    section, values = payload["section"], payload["values"]
     institution_id = request.institution_id
     assert institution_id is not None
     record = session.get(InstitutionRecord, (institution_id, section))

@@ -433,7 +433,7 @@ class RequestRow:
     decided_at: datetime | None
 
 
-def _rows(session: Session, found: Sequence[tuple[Request, str]]) -> list[RequestRow]:
+def _rows(found: Sequence[tuple[Request, str]]) -> list[RequestRow]:
     today = local_today()
     rows = []
     for request, institution_name in found:
@@ -469,7 +469,7 @@ def institution_history(actor: Actor, institution_id: int, limit: int = 100) -> 
             .order_by(col(Request.id).desc())
             .limit(limit)
         ).all()
-        return _rows(session, found)
+        return _rows(found)
 
 
 def overdue(actor: Actor, limit: int = 200) -> list[RequestRow]:
@@ -488,4 +488,4 @@ def overdue(actor: Actor, limit: int = 200) -> list[RequestRow]:
             .order_by(col(Request.due_date), col(Request.id))
             .limit(limit)
         ).all()
-        return _rows(session, found)
+        return _rows(found)

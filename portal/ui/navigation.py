@@ -80,10 +80,6 @@ def page_keys_for(actor: Actor) -> list[str]:
     return ["kindergarten_home"]
 
 
-def page_titles_for(actor: Actor) -> list[str]:
-    return [PAGES[key].title for key in page_keys_for(actor)]
-
-
 def url_paths() -> list[str]:
     """Every page address of the portal, each once."""
     return list(dict.fromkeys(spec.url_path for spec in PAGES.values()))

@@ -55,6 +55,12 @@ class Settings:
     change_ack_fields: str = "phone,postcode,principal,books"  # changes of only these are acknowledged
     evidence_max_mb: int = 10
     evidence_dir: str = ""  # where evidence files are kept; default var/evidence (never a served folder)
+    # --- children -----------------------------------------------------------------------------
+    child_record_months: int = 1  # a record is built within one month of enrolment (§26.1; 2025 rules: 2)
+    child_review_days: int = 10  # the county reviews a submitted child within this many working days
+    temporary_number_documents: str = ""  # document types that get an L (temporary) number, comma-separated
+    import_max_mb: int = 10  # the largest workbook or CSV accepted for import
+    import_max_rows: int = 20000
     # --- lists ---------------------------------------------------------------------------------
     page_size: int = 50
 

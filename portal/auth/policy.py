@@ -31,6 +31,10 @@ class Action(StrEnum):
     REGISTER_INSTITUTION = "register_institution"
     REVIEW = "review"
     DESIGN_FORM = "design_form"
+    VIEW_CHILDREN = "view_children"
+    MANAGE_CHILDREN = "manage_children"
+    REVEAL_PERSONAL = "reveal_personal"
+    ARBITRATE = "arbitrate"
 
 
 ACTION_LABELS: dict[Action, str] = {
@@ -44,6 +48,10 @@ ACTION_LABELS: dict[Action, str] = {
     Action.REGISTER_INSTITUTION: "登记新机构",
     Action.REVIEW: "审核申请",
     Action.DESIGN_FORM: "设计监管表单",
+    Action.VIEW_CHILDREN: "查看幼儿信息",
+    Action.MANAGE_CHILDREN: "填报幼儿信息",
+    Action.REVEAL_PERSONAL: "查看完整证件号码",
+    Action.ARBITRATE: "仲裁问题学籍",
 }
 
 
@@ -68,6 +76,11 @@ _DUTIES: dict[Action, frozenset[Duty]] = {
     Action.REGISTER_INSTITUTION: frozenset({Duty.SYSADMIN}),
     Action.REVIEW: frozenset({Duty.REVIEWER}),
     Action.DESIGN_FORM: frozenset({Duty.SYSADMIN}),
+    Action.VIEW_CHILDREN: frozenset({Duty.ENTRY, Duty.REVIEWER, Duty.LEADER}),
+    Action.MANAGE_CHILDREN: frozenset({Duty.ENTRY}),
+    # Seeing a full number: the institution's clerk for its own children, reviewers in their scope.
+    Action.REVEAL_PERSONAL: frozenset({Duty.ENTRY, Duty.REVIEWER}),
+    Action.ARBITRATE: frozenset({Duty.REVIEWER}),
 }
 
 
@@ -150,7 +163,16 @@ def may(actor: Actor, action: Action, obj: Any = None) -> bool:
         return action is Action.VIEW_USER and obj is not None and getattr(obj, "id", None) == actor.user_id
     if action is Action.IMPORT_REGIONS:
         return actor.level in (Level.MINISTRY, Level.PROVINCE)
-    if action is Action.EDIT_INSTITUTION and actor.level is not Level.INSTITUTION:
+    if action in (Action.EDIT_INSTITUTION, Action.MANAGE_CHILDREN) and actor.level is not Level.INSTITUTION:
+        return False
+    if action is Action.REVEAL_PERSONAL and actor.level not in (
+        Level.INSTITUTION,
+        Level.COUNTY,
+        Level.CITY,
+        Level.PROVINCE,
+    ):
+        return False
+    if action is Action.ARBITRATE and actor.level not in (Level.PROVINCE, Level.CITY, Level.COUNTY):
         return False
     if action is Action.REGISTER_INSTITUTION and actor.level not in BUREAU_LEVELS:
         return False

@@ -262,3 +262,142 @@ class SupervisionAnswer(SQLModel, table=True):
     request_id: int | None = Field(default=None, foreign_key="request.id")
     updated_by: int = Field(foreign_key="user_account.id")
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class SchoolClass(SQLModel, table=True):
+    """A class of an institution in one school year (§26.4: classes come before children)."""
+
+    __tablename__ = "school_class"
+    __table_args__ = (Index("ux_school_class_name", "institution_id", "school_year", "name", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    institution_id: int = Field(foreign_key="institution.id", index=True)
+    school_year: str = Field(max_length=9)  # 2026-2027
+    grade: str = Field(max_length=8)  # 托班 / 小班 / 中班 / 大班 / 学前班 / 混龄
+    name: str = Field(max_length=50)
+    capacity: int  # the usual size; going over it is a warning, not an error
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Child(SQLModel, table=True):
+    """A child's record (幼儿学籍). Personal numbers are stored encrypted (``*_cipher``) with a keyed
+    hash (``*_hash``) for equality look-ups and uniqueness (DESIGN.md pattern 7).
+
+    ``state``: saved → submitted → approved, or returned; ``problem`` when the province-wide
+    duplicate check fails; ``deleted`` (still visible to the county, restorable on request).
+    ``identity_hash`` keys name + gender + birth date, the duplicate check for children without a
+    document. ``content_hash`` keys the whole cleaned record, so that a re-import sees "unchanged".
+    """
+
+    __tablename__ = "child"
+    __table_args__ = (
+        Index("ix_child_scope", "county_code", "state"),
+        Index("ix_child_institution_state", "institution_id", "state"),
+        Index("ix_child_id_hash", "id_hash"),
+        Index("ix_child_identity_hash", "identity_hash"),
+        Index("ux_child_student_number", "student_number_hash", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    institution_id: int = Field(foreign_key="institution.id")
+    class_id: int | None = Field(default=None, foreign_key="school_class.id", index=True)
+    province_code: str = Field(max_length=2)
+    city_code: str = Field(max_length=6, index=True)
+    county_code: str = Field(max_length=6)
+    township_code: str | None = Field(default=None, max_length=12, index=True)
+    name: str = Field(max_length=50)
+    gender: str = Field(max_length=2)
+    birth_date: date
+    document_type: str = Field(max_length=16)
+    id_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    id_hash: str | None = Field(default=None, max_length=64)
+    identity_hash: str = Field(max_length=64)
+    nationality: str = Field(default="中国", max_length=16)
+    ethnicity: str = Field(default="汉族", max_length=16)
+    hukou_region: str = Field(default="", max_length=100)
+    address: str = Field(default="", max_length=200)
+    guardian1_relation: str = Field(default="", max_length=8)
+    guardian1_name: str = Field(default="", max_length=50)
+    guardian1_phone_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    guardian1_phone_hash: str | None = Field(default=None, max_length=64, index=True)
+    guardian2_relation: str = Field(default="", max_length=8)
+    guardian2_name: str = Field(default="", max_length=50)
+    guardian2_phone_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    guardian2_phone_hash: str | None = Field(default=None, max_length=64)
+    enrolment_date: date
+    flag_poverty: bool = False
+    flag_disabled: bool = False
+    flag_left_behind: bool = False
+    flag_orphan: bool = False
+    state: str = Field(default="saved", max_length=16)
+    return_reason: str = Field(default="", max_length=1000)
+    student_number_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    student_number_hash: str | None = Field(default=None, max_length=64)
+    student_number_kind: str | None = Field(default=None, max_length=1)  # G / J / L
+    numbered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    request_id: int | None = Field(default=None, foreign_key="request.id")
+    dispute_id: int | None = Field(default=None, index=True)
+    content_hash: str = Field(default="", max_length=64)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    version: int = 1
+
+
+class NumberSequence(SQLModel, table=True):
+    """The last sequence used per student-number prefix (J/L + region + birth date). Taking the
+    next one is an UPDATE on this row, so concurrent approvals queue on its lock."""
+
+    __tablename__ = "number_sequence"
+
+    prefix: str = Field(primary_key=True, max_length=20)
+    last: int = 0
+
+
+class Dispute(SQLModel, table=True):
+    """Two records that the duplicate check found to be one child (问题学籍), until it is resolved.
+
+    ``child_id`` is the record that failed the check; ``other_child_id`` the record it collided
+    with. The arbitrating level is the lowest bureau above both institutions; the scope codes are
+    the ones they share, so that the policy's filter finds the arbitrator.
+    """
+
+    __tablename__ = "dispute"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # same_id / same_identity
+    child_id: int = Field(foreign_key="child.id", index=True)
+    other_child_id: int = Field(foreign_key="child.id", index=True)
+    institution_id: int = Field(foreign_key="institution.id", index=True)
+    other_institution_id: int = Field(foreign_key="institution.id", index=True)
+    level: str = Field(max_length=16)  # county / city / province
+    province_code: str = Field(max_length=2)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6, index=True)
+    state: str = Field(default="open", max_length=16, index=True)  # open / arbitration / decided / closed
+    outcome: str = Field(default="", max_length=16)  # keep_child / keep_other / different / deleted / corrected
+    reason: str = Field(default="", max_length=1000)
+    decided_by: int | None = Field(default=None, foreign_key="user_account.id")
+    decided_by_name: str = Field(default="", max_length=64)
+    decided_role: str = Field(default="", max_length=64)
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    decided_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class DisputeProof(SQLModel, table=True):
+    """A proof file (佐证) one side of a dispute files: parents' documents, household register."""
+
+    __tablename__ = "dispute_proof"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dispute_id: int = Field(foreign_key="dispute.id", index=True)
+    institution_id: int = Field(foreign_key="institution.id")
+    note: str = Field(default="", max_length=1000)
+    filename: str = Field(max_length=200)
+    stored_name: str = Field(max_length=64, unique=True)
+    content_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    uploaded_by: int = Field(foreign_key="user_account.id")
+    uploaded_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

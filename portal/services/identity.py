@@ -14,21 +14,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
+
+from portal.data.choices import DocumentType
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARACTERS = "10X98765432"  # Y = S mod 11 -> character
 HMT_ADDRESS_CODES = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
-
-
-class DocumentType(StrEnum):
-    RESIDENT_ID = "居民身份证"
-    HK_MACAO_PERMIT = "港澳居民来往内地通行证"
-    TAIWAN_PERMIT = "台湾居民来往大陆通行证"
-    HMT_RESIDENCE = "港澳台居民居住证"
-    FOREIGN_PERMANENT = "外国人永久居留身份证"
-    PASSPORT = "护照"
-    NONE = "无证件"
 
 
 @dataclass

@@ -53,7 +53,10 @@ STATE_LABELS = {
     "deleted": "已删除",
 }
 EDITABLE = ("saved", "returned", "problem")
-CLAIMING = ("submitted", "approved", "problem")  # records the duplicate check compares against
+# The duplicate check at approval compares against the records that hold or dispute a number;
+# an import also warns about records merely submitted elsewhere.
+HOLDING = ("approved", "problem")
+CLAIMING = ("submitted", *HOLDING)
 
 CTX_DOCUMENT = "child.document_number"
 CTX_PHONE = "child.phone"
@@ -295,6 +298,7 @@ class ClassRow:
 
 
 def _own_institution(session: Session, actor: Actor) -> Institution:
+    require(actor, Action.MANAGE_CHILDREN)
     institution = session.get(Institution, actor.institution_id) if actor.institution_id else None
     if institution is None:
         raise NotFound("您的账户未关联机构。")
@@ -812,19 +816,20 @@ def _lock_identity(session: Session, key: str) -> None:
 
 
 def find_duplicate(session: Session, child: Child) -> Child | None:
-    """The province-wide duplicate check for one record: another claiming record with the same
-    document number, or (no document) the same name, gender and birth date."""
+    """The province-wide duplicate check for one record: an approved (or disputed) record with the
+    same document number, or (no document) the same name, gender and birth date. First approved,
+    first numbered: a later approval of the same child becomes the problem record."""
     query = select(Child).where(
         col(Child.id) != child.id,
         col(Child.province_code) == child.province_code,
-        col(Child.state).in_(CLAIMING),
+        col(Child.state).in_(HOLDING),
     )
     if child.id_hash:
         query = query.where(col(Child.id_hash) == child.id_hash)
     else:
         query = query.where(col(Child.identity_hash) == child.identity_hash, col(Child.id_hash).is_(None))
     candidates = session.exec(query.order_by(col(Child.id))).all()
-    order = {"approved": 0, "problem": 1, "submitted": 2}
+    order = {"approved": 0, "problem": 1}
     return min(candidates, key=lambda c: order[c.state]) if candidates else None
 
 

@@ -379,11 +379,11 @@ def arbitrate(actor: Actor, dispute_id: int, outcome: str, reason: str) -> Dispu
             _keep(session, child, actor, number_from=other)
         elif outcome == "keep_other":
             _remove(session, child)
-            if other.state == "problem" or (other.state == "submitted" and other.dispute_id == dispute.id):
+            if other.state == "problem" and other.dispute_id == dispute.id:
                 _keep(session, other, actor, number_from=None)
         else:
             for record in (child, other):
-                if record.state == "problem":
+                if record.state == "problem" and record.dispute_id == dispute.id:
                     _keep(session, record, actor, number_from=None)
         dispute.state = "decided"
         dispute.outcome = outcome

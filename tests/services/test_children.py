@@ -382,3 +382,24 @@ def test_concurrent_approvals_never_share_a_number(actors: dict[str, Actor], doc
         assert states == ["approved", "problem", "problem", "problem"]
     else:
         assert states == ["approved"] * 9 and all(is_student_number(n) for n in numbers)
+
+
+def test_the_unique_number_index_is_the_last_guard(actors: dict[str, Actor]) -> None:
+    """If a record outside the duplicate check still holds the number (a closed record keeps its
+    number for good), the approval does not fail: the record becomes a problem record."""
+    clerk, county = actors["clerk"], actors["county"]
+    with_class(clerk)
+    first = enter(clerk)
+    children.submit_children(clerk, today=TODAY)
+    approve_all(county)
+    with db.session_scope(write=True) as session:
+        holder = session.get(Child, first)
+        assert holder is not None
+        holder.state = "graduated"  # closed records keep their numbers (issue 5)
+        session.add(holder)
+    second_clerk = clerk_of("4101220004")
+    with_class(second_clerk)
+    second = enter(second_clerk, name="李晓明")
+    children.submit_children(second_clerk, today=TODAY)
+    approve_all(county)
+    assert stored(second).state == "problem" and stored(second).student_number_hash is None

@@ -413,17 +413,13 @@ def _decrypt(token: str | None, context: str) -> str:
     return crypto.decrypt(token, context) if token else ""
 
 
-def _local_today() -> date:
-    return workflow.local_today()
-
-
 def save_child(
     actor: Actor, raw: dict[str, Any], child_id: int | None = None, *, today: date | None = None
 ) -> SaveResult:
     """Create or edit one child of the actor's institution (saved, returned and problem records are
     editable). Blank personal numbers on an edit keep the stored ones. Warnings (a full class, an
     unknown address code) do not stop the save."""
-    today = today or _local_today()
+    today = today or workflow.local_today()
     with db.session_scope(write=True) as session:
         institution = _own_institution(session, actor)
         assert institution.id is not None
@@ -601,7 +597,7 @@ def list_children(
     """Children in the actor's scope (an institution its own; a bureau its region), masked,
     keyset-paged by id. Deleted records are listed only when asked for by state."""
     require(actor, Action.VIEW_CHILDREN)
-    today = _local_today()
+    today = workflow.local_today()
     conditions: list[Any] = [scope_filter(actor, Child)]
     if institution_id:
         conditions.append(col(Child.institution_id) == institution_id)
@@ -690,7 +686,7 @@ def get_child(actor: Actor, child_id: int) -> ChildDetail:
         institution = session.get(Institution, child.institution_id)
         class_name = school_class.name if school_class else ""
         return ChildDetail(
-            row=_row(child, class_name, institution.name if institution else "", _local_today()),
+            row=_row(child, class_name, institution.name if institution else "", workflow.local_today()),
             values=form_values(child, class_name),
             student_number_kind=child.student_number_kind,
             numbered_at=child.numbered_at,
@@ -736,7 +732,7 @@ def find_by_document(actor: Actor, document_type: str, number: str) -> list[Chil
     """Look a child up by document number (through the keyed hash), in the actor's scope."""
     require(actor, Action.VIEW_CHILDREN)
     key = document_hash(document_type, number.strip().upper())
-    today = _local_today()
+    today = workflow.local_today()
     with db.session_scope() as session:
         found = session.exec(
             select(Child, SchoolClass.name, Institution.name)

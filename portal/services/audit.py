@@ -29,6 +29,32 @@ ACTION_LABELS: dict[str, str] = {
     "region_import": "导入行政区划",
     "township_import": "导入乡镇",
     "demo_load": "加载演示数据",
+    "draft_save": "保存草稿",
+    "request_submit": "提交申请",
+    "request_approve": "审核通过",
+    "request_return": "驳回",
+    "request_acknowledge": "阅知",
+    "evidence_upload": "上传证明材料",
+    "evidence_download": "下载证明材料",
+    "form_design": "设计监管表单",
+    "form_publish": "发布监管表单",
+    "form_submit": "提交监管信息",
+    "form_export": "导出监管信息",
+    "class_create": "创建班级",
+    "class_delete": "删除班级",
+    "child_create": "录入幼儿信息",
+    "child_update": "修改幼儿信息",
+    "child_delete": "删除幼儿信息",
+    "child_submit": "提交幼儿信息审核",
+    "child_import": "导入幼儿信息",
+    "child_export": "导出幼儿信息",
+    "child_restore": "恢复幼儿信息",
+    "personal_reveal": "查看完整证件号码",
+    "student_number_issue": "生成学籍号",
+    "problem_record_open": "产生问题学籍",
+    "proof_file": "提交佐证材料",
+    "proof_download": "下载佐证材料",
+    "dispute_arbitrate": "仲裁问题学籍",
 }
 
 
@@ -89,7 +115,15 @@ def record(
     return row
 
 
-OBJECT_LABELS: dict[str, str] = {"user": "用户", "institution": "机构", "region": "行政区划"}
+OBJECT_LABELS: dict[str, str] = {
+    "user": "用户",
+    "institution": "机构",
+    "region": "行政区划",
+    "request": "申请",
+    "class": "班级",
+    "child": "幼儿",
+    "dispute": "问题学籍",
+}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from portal.settings import get_settings
+from portal.settings import MIN_SECRET_LENGTH, get_settings
 
 PREFIX = "v1:"
 
@@ -39,7 +39,8 @@ def _keys(secret: str) -> tuple[bytes, bytes]:
 
 def _secret() -> str:
     settings = get_settings()
-    settings.require_secrets()
+    if len(settings.encryption_key) < MIN_SECRET_LENGTH:
+        settings.require_secrets()  # raises, naming what is missing
     return settings.encryption_key
 
 
@@ -66,7 +67,7 @@ def lookup_hash(value: str, context: str = "") -> str:
     """A keyed hash (HMAC-SHA256) of a normalised value, for equality look-ups and uniqueness."""
     _, key = _keys(_secret())
     message = f"{context}\x00{value.strip().upper()}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.digest(key, message, hashlib.sha256).hex()
 
 
 def mask(value: str | None, head: int = 6, tail: int = 4) -> str:

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -179,9 +179,13 @@ def check_child(
     if enrolment is not None:
         if birth is not None and enrolment < birth:
             errors["enrolment_date"] = "入园日期不能早于出生日期。"
-        elif enrolment > today + relativedelta(months=3):
+        elif enrolment > today + timedelta(days=92):
             errors["enrolment_date"] = "入园日期不能晚于今天三个月以上。"
-        elif birth is not None and enrolment > birth + relativedelta(years=7):
+        elif birth is not None and (enrolment.year - birth.year, enrolment.month, enrolment.day) >= (
+            7,
+            birth.month,
+            birth.day,
+        ):
             result.warnings.append("入园时已满 7 周岁，请核对出生日期和入园日期。")
     if document_type and "document_type" not in errors:
         number = values.get("document_number") or ""

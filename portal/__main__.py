@@ -16,9 +16,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
 regions_app = typer.Typer(help="Region reference data: official codes and townships.", no_args_is_help=True)
 secrets_app = typer.Typer(help="Local secrets for a development or pilot install.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: print figures (no pass/fail).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(regions_app, name="regions")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(bench_app, name="bench")
 
 
 def _fail(message: str) -> None:
@@ -169,6 +171,69 @@ def secrets_init() -> None:
     )
     path.chmod(0o600)
     typer.echo(f"{path} written with new random secrets")
+
+
+@app.command("import-children")
+def import_children_command(
+    path: Annotated[Path, typer.Argument(help="The workbook (.xlsx) or CSV file (UTF-8 or GBK) to import.")],
+    institution: Annotated[str, typer.Option("--institution", help="The institution's 10-digit code.")],
+) -> None:
+    """Import children into an institution as saved drafts (the same checks as the import page).
+
+    Exit code 0: every row accepted; 1: some rows refused (a marked workbook is written next to the
+    file); 2: the file or the institution was refused and nothing was written."""
+    from portal.auth.actor import SYSTEM_ACTOR
+    from portal.services.child_import import import_children
+    from portal.services.errors import ServiceError
+
+    if not path.is_file():
+        typer.secho(f"文件不存在：{path}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2)
+
+    def progress(done: int, total: int) -> None:
+        typer.echo(f"已处理 {done}/{total} 行", err=True)
+
+    try:
+        result = import_children(
+            SYSTEM_ACTOR, path.name, path.read_bytes(), progress=progress, institution_code=institution
+        )
+    except ServiceError as exc:
+        typer.secho(f"没有导入任何数据：{exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(
+        f"总行数 {result.total}，新增 {result.inserted}，更新 {result.updated}，"
+        f"未变 {result.unchanged}，拒绝 {result.refused}"
+    )
+    if result.duplicates_elsewhere:
+        typer.echo(f"其中 {result.duplicates_elsewhere} 名幼儿的证件号码已被本省其他机构占用，提交审核时将查重。")
+    for warning in result.warnings:
+        typer.echo(f"提示：{warning}")
+    for error in result.errors:
+        typer.echo(f"第 {error.row} 行（{error.name or '未填姓名'}）：{error.summary}")
+    if result.marked is not None:
+        marked = path.with_name(result.marked_filename)
+        marked.write_bytes(result.marked)
+        typer.echo(f"已将标注了错误的工作簿写入：{marked}")
+        raise typer.Exit(code=1)
+
+
+@bench_app.command("import")
+def bench_import(
+    children: Annotated[int, typer.Option(help="Children in the scratch database before the import.")] = 1_000_000,
+    rows: Annotated[int, typer.Option(help="Rows of the imported workbook.")] = 10_000,
+    database_url: Annotated[
+        str, typer.Option(help="A scratch database to fill (default: a temporary SQLite file).")
+    ] = "",
+) -> None:
+    """Import ROWS children into a database of CHILDREN, against raw driver inserts of the same rows."""
+    from portal.services.bench import run_import_bench
+
+    run_import_bench(
+        children_count=children,
+        rows=rows,
+        database_url=database_url or None,
+        echo=lambda line: typer.echo(line, err=line.startswith("  ")),
+    )
 
 
 def main() -> None:

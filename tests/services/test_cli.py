@@ -105,3 +105,76 @@ def test_the_module_runs_as_a_command() -> None:
     out = subprocess.run([sys.executable, "-m", "portal", "--help"], capture_output=True, text=True, check=True)
     for command in ("db", "demo", "create-admin", "regions", "secrets"):
         assert command in out.stdout
+
+
+def _children_csv(path: Path, rows: list[dict[str, object]]) -> Path:
+    import csv
+    import io
+
+    from portal.data.child_fields import CHILD
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([spec.label for spec in CHILD.fields])
+    for row in rows:
+        writer.writerow(
+            [
+                {True: "是", False: "否"}.get(v, v) if isinstance(v, bool) else v
+                for v in (row.get(s.name, "") for s in CHILD.fields)
+            ]
+        )
+    path.write_bytes(out.getvalue().encode("utf-8-sig"))
+    return path
+
+
+def test_import_children_command(demo: str, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from portal.data.models import Child
+    from portal.services import children, workflow
+    from tests.conftest import actor_for
+    from tests.factories import child_values
+
+    today = workflow.local_today()
+    clerk = actor_for("demo-clerk")
+    children.create_class(clerk, {"name": "小一班", "grade": "小班", "school_year": children.school_year_of(today)})
+    enrolled = (today - timedelta(days=20)).isoformat()
+    good = [child_values(sequence=n, name=name, enrolment_date=enrolled) for n, name in ((1, "张𠮷"), (2, "李·娜"))]
+    first = _children_csv(tmp_path / "九月新生.csv", good)
+
+    result = runner.invoke(app, ["import-children", str(first), "--institution", "4101220002"])
+    assert result.exit_code == 0, result.output
+    assert "总行数 2，新增 2，更新 0，未变 0，拒绝 0" in result.output
+    assert "已处理 2/2 行" in result.output  # progress (on stderr)
+    assert not (tmp_path / "九月新生_错误标注.xlsx").exists()
+
+    bad = child_values(sequence=3, name="王五", enrolment_date=enrolled, class_name="不存在班")
+    second = _children_csv(tmp_path / "补录.csv", [*good, bad])
+    result = runner.invoke(app, ["import-children", str(second), "--institution", "4101220002"])
+    assert result.exit_code == 1, result.output
+    assert "总行数 3，新增 0，更新 0，未变 2，拒绝 1" in result.output
+    assert "第 4 行（王五）：班级：" in result.output
+    assert (tmp_path / "补录_错误标注.xlsx").is_file()
+    with db.session_scope() as session:
+        names = session.exec(select(Child.name).order_by(Child.id)).all()
+    assert names == ["张𠮷", "李·娜"]
+
+    pdf = tmp_path / "名单.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n")
+    refused = runner.invoke(app, ["import-children", str(pdf), "--institution", "4101220002"])
+    assert refused.exit_code == 2 and "没有导入任何数据" in refused.output and ".pdf" in refused.output
+    unknown = runner.invoke(app, ["import-children", str(first), "--institution", "4101229999"])
+    assert unknown.exit_code == 2 and "4101229999" in unknown.output
+    missing = runner.invoke(app, ["import-children", str(tmp_path / "无.csv"), "--institution", "4101220002"])
+    assert missing.exit_code == 2
+    with db.session_scope() as session:
+        assert session.exec(select(func.count()).select_from(Child)).one() == 2
+
+
+def test_the_module_lists_the_import_and_bench_commands() -> None:
+    out = subprocess.run([sys.executable, "-m", "portal", "--help"], capture_output=True, text=True, check=True)
+    assert "import-children" in out.stdout and "bench" in out.stdout
+    bench = subprocess.run(
+        [sys.executable, "-m", "portal", "bench", "import", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--children" in bench.stdout and "--rows" in bench.stdout and "--database-url" in bench.stdout

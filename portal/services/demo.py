@@ -2,15 +2,18 @@
 
 Four cities (郑州, 开封, 洛阳 and 济源), a county with townships (中牟县) and its township central
 kindergarten, thirteen institutions of every kind, and one account for each role, all named
-``demo-*``. The township codes below are illustrative: real ones come from the county's list
-through ``python -m portal regions import-townships``.
+``demo-*``. The full demo adds requests in every state and children's records: classes, children
+saved, submitted, approved (with student numbers), returned and overdue, and one problem record
+between kindergartens of two counties for the city to arbitrate. The township codes below are
+illustrative: real ones come from the county's list through ``python -m portal regions import-townships``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from portal.auth.actor import SYSTEM_ACTOR, Actor
 from portal.auth.roles import Duty, Level
@@ -21,6 +24,7 @@ from portal.services.accounts import NewUser, create_user
 from portal.services.errors import ServiceError
 from portal.services.institutions import InstitutionInput, register_institution
 from portal.services.regions import import_townships, load_official_regions
+from portal.settings import get_settings
 
 DEFAULT_DEMO_PASSWORD = "Demo@12345"
 
@@ -140,6 +144,7 @@ def load_demo(password: str = DEFAULT_DEMO_PASSWORD, with_requests: bool = True)
         )
     if with_requests:
         _load_registry_states(password)
+        _load_children(password)
     with db.session_scope(write=True) as session:
         regions = session.exec(select(func.count()).select_from(Region)).one()
         audit.record(session, SYSTEM_ACTOR, "demo_load", detail="载入演示数据")
@@ -196,13 +201,19 @@ def _values(institution_code: str, section: str, **changes: object) -> dict[str,
     return {**base, **changes}
 
 
+def _actor(username: str) -> Actor:
+    from portal.services.login import build_actor
+
+    with db.session_scope() as session:
+        return build_actor(session, session.exec(select(User).where(User.username == username)).one())
+
+
 def _load_registry_states(password: str) -> None:
     """Institution information in every state: not filled, draft, waiting for the township,
     waiting for the county, returned, approved, a change declaration and a notice in review."""
     from datetime import timedelta
 
     from portal.services import registry, workflow
-    from portal.services.login import build_actor
 
     for code, name in EXTRA_CLERKS:
         create_user(
@@ -212,10 +223,7 @@ def _load_registry_states(password: str) -> None:
             ),
         )
 
-    def actor(username: str):  # type: ignore[no-untyped-def]
-        with db.session_scope() as session:
-            return build_actor(session, session.exec(select(User).where(User.username == username)).one())
-
+    actor = _actor
     clerk, township, county = actor("demo-clerk"), actor("demo-township"), actor("demo-county")
     # 小庙王村幼儿园 (demo-clerk): base approved; conditions returned by the township; buildings a draft.
     request = registry.submit_section(clerk, "base", _values("4101220002", "base"))
@@ -276,3 +284,124 @@ def _load_supervision(designer: Actor, clerk: Actor) -> None:
         {"f1": "680", "f2": True, "f3": "划片招生", "f4": ["消防", "食品"], "f5": "2026-10-16"},
         submit=True,
     )
+
+
+# --- children's records ---------------------------------------------------------------------------
+
+# A reviewer of 中原区 (the county of 伊河路幼儿园), so that a child there can be approved.
+EXTRA_REVIEWERS: tuple[tuple[str, str], ...] = (("410102", "韩冬梅"),)
+
+_CLASSES: tuple[tuple[str, str], ...] = (("小一班", "小班"), ("中一班", "中班"), ("大一班", "大班"), ("托一班", "托班"))
+# name, gender, age at the start of the school year (born that many years before, on month/day),
+# class, state to reach ("overdue": saved, enrolled more than the deadline ago), document ("id" or
+# "none"). The sequence of the ID number is the child's place in the list, from 11.
+_CHILDREN: tuple[tuple[str, str, int, int, int, str, str, str], ...] = (
+    ("王梓涵", "女", 3, 5, 12, "小一班", "approved", "id"),
+    ("李浩然", "男", 3, 8, 3, "小一班", "approved", "id"),
+    ("张欣怡", "女", 4, 2, 20, "中一班", "approved", "id"),
+    ("刘子轩", "男", 5, 11, 6, "大一班", "approved", "none"),
+    ("陈雨桐", "女", 3, 1, 9, "小一班", "submitted", "id"),
+    ("杨宇航", "男", 4, 6, 30, "中一班", "submitted", "id"),
+    ("赵一诺", "女", 4, 9, 17, "中一班", "returned", "id"),
+    ("黄俊熙", "男", 5, 3, 25, "大一班", "saved", "id"),
+    ("周思琪", "女", 3, 12, 1, "小一班", "overdue", "id"),
+)
+_GUARDIANS = (("母亲", "王丽"), ("父亲", "李强"), ("母亲", "张敏"), ("祖父母", "刘建华"), ("母亲", "陈红"))
+
+
+def _resident_id(region: str, birth: date, sequence: int, male: bool) -> str:
+    from portal.services.identity import check_character
+
+    body = f"{region}{birth:%Y%m%d}{sequence * 2 - (1 if male else 0):03d}"
+    return body + check_character(body)
+
+
+def _child(
+    name: str, gender: str, birth: date, class_name: str, enrolment: date, document: str, sequence: int, region: str
+) -> dict[str, object]:
+    relation, guardian = _GUARDIANS[sequence % len(_GUARDIANS)]
+    values: dict[str, object] = {
+        "name": name,
+        "gender": gender,
+        "birth_date": birth.isoformat(),
+        "document_type": "居民身份证" if document == "id" else "无证件",
+        "document_number": _resident_id(region, birth, sequence, gender == "男") if document == "id" else "",
+        "nationality": "中国",
+        "ethnicity": "汉族",
+        "hukou_region": "河南省郑州市中牟县" if region == "410122" else "河南省郑州市中原区",
+        "address": "中牟县官渡镇小庙王村" if region == "410122" else "郑州市中原区伊河路",
+        "guardian1_relation": relation,
+        "guardian1_name": guardian,
+        "guardian1_phone": f"1393713{sequence:04d}",
+        "enrolment_date": enrolment.isoformat(),
+        "class_name": class_name,
+        "flag_left_behind": sequence % 4 == 0,
+    }
+    return values
+
+
+def _load_children(password: str) -> None:
+    """Children of 小庙王村幼儿园 (demo-clerk) in every state, and a child of 伊河路幼儿园 (中原区)
+    whom 小庙王村 also registered: a problem record between two counties, for the city."""
+    from dateutil.relativedelta import relativedelta
+
+    from portal.services import children, workflow
+
+    for region, name in EXTRA_REVIEWERS:
+        create_user(
+            SYSTEM_ACTOR,
+            NewUser(
+                f"demo-county-{region}", name, Level.COUNTY, Duty.REVIEWER, password, region_code=region, is_demo=True
+            ),
+        )
+    clerk, county = _actor("demo-clerk"), _actor("demo-county")
+    other_clerk, other_county = _actor("demo-clerk-4101020001"), _actor("demo-county-410102")
+    today = workflow.local_today()
+    year = children.school_year_of(today)
+    start = date(int(year[:4]), 9, 1)
+    for class_name, grade in _CLASSES:
+        children.create_class(clerk, {"name": class_name, "grade": grade, "school_year": year})
+    children.create_class(other_clerk, {"name": "小一班", "grade": "小班", "school_year": year})
+
+    ids: dict[str, list[int]] = {}
+    months = get_settings().child_record_months
+    for sequence, (name, gender, age, month, day, class_name, state, document) in enumerate(_CHILDREN, start=11):
+        birth = date(start.year - age, month, day)
+        # Children of the older grades came in earlier years; the overdue one a term ago, the
+        # one just saved last week.
+        enrolment = start - relativedelta(years=age - 3) if age > 3 else start
+        if state == "overdue":
+            enrolment = min(start, today - relativedelta(months=months, days=15))
+        elif state == "saved":
+            enrolment = max(start, today - relativedelta(days=7))
+        values = _child(name, gender, birth, class_name, enrolment, document, sequence, "410122")
+        saved = children.save_child(clerk, values, today=today)
+        ids.setdefault(state, []).append(saved.child_id)
+    for state in ("approved", "submitted", "returned"):
+        children.submit_children(clerk, ids[state])
+    for request_id in _child_requests(ids["approved"]):
+        workflow.decide(county, request_id, "approve")
+    for request_id in _child_requests(ids["returned"]):
+        workflow.decide(county, request_id, "return", "出生日期与户口簿不一致，请核对后重新提交")
+
+    # The same child in two kindergartens: approved in 中原区 first (a student number), then
+    # registered by 小庙王村 too; its approval by 中牟县 finds the number taken: a problem record
+    # for 郑州市 to arbitrate (the two kindergartens are in different counties).
+    birth = date(start.year - 3, 7, 8)
+    twin = _child("孙嘉怡", "女", birth, "小一班", start, "id", 2, "410102")
+    first = children.save_child(other_clerk, twin, today=today)
+    children.submit_children(other_clerk, [first.child_id])
+    workflow.decide(other_county, _child_requests([first.child_id])[0], "approve")
+    second = children.save_child(
+        clerk, {**twin, "address": "中牟县官渡镇小庙王村", "guardian1_phone": "13937139876"}, today=today
+    )
+    children.submit_children(clerk, [second.child_id])
+    workflow.decide(county, _child_requests([second.child_id])[0], "approve")
+
+
+def _child_requests(child_ids: list[int]) -> list[int]:
+    from portal.data.models import Child
+
+    with db.session_scope() as session:
+        rows = session.exec(select(Child.request_id).where(col(Child.id).in_(child_ids)).order_by(col(Child.id))).all()
+        return [r for r in rows if r is not None]

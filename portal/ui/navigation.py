@@ -35,6 +35,30 @@ PAGES: dict[str, PageSpec] = {
             "registry",
         ),
         PageSpec(
+            "kindergarten_classes", "portal/pages/kindergarten/classes.py", "班级管理", ":material/groups:", "classes"
+        ),
+        PageSpec(
+            "kindergarten_children",
+            "portal/pages/kindergarten/children.py",
+            "幼儿信息",
+            ":material/child_care:",
+            "children",
+        ),
+        PageSpec(
+            "kindergarten_import",
+            "portal/pages/kindergarten/child_import.py",
+            "批量导入",
+            ":material/upload_file:",
+            "import",
+        ),
+        PageSpec(
+            "kindergarten_problems",
+            "portal/pages/kindergarten/problems.py",
+            "问题学籍",
+            ":material/report:",
+            "problems",
+        ),
+        PageSpec(
             "kindergarten_supervision",
             "portal/pages/kindergarten/supervision.py",
             "监管信息",
@@ -45,6 +69,10 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("review_queue", "portal/pages/common/review_queue.py", "审核队列", ":material/fact_check:", "queue"),
         PageSpec(
             "institutions", "portal/pages/common/institutions.py", "机构名录", ":material/list_alt:", "institutions"
+        ),
+        PageSpec("children", "portal/pages/common/children.py", "幼儿信息", ":material/child_care:", "children"),
+        PageSpec(
+            "arbitration", "portal/pages/common/arbitration.py", "问题学籍仲裁", ":material/gavel:", "arbitration"
         ),
         PageSpec("admin_home", "portal/pages/admin/home.py", "工作台", ":material/dashboard:", "home"),
         PageSpec("admin_users", "portal/pages/admin/users.py", "用户账户", ":material/group:", "users"),
@@ -71,12 +99,28 @@ def page_keys_for(actor: Actor) -> list[str]:
     if actor.duty is Duty.AUDITOR:
         return ["admin_home", "admin_audit"]
     queue = ["review_queue"] if actor.duty is Duty.REVIEWER else []
+    # Children's records: bureaus and the township read them (reviewers and leaders); the
+    # reviewers of a county, city or province bureau arbitrate problem records between institutions.
+    children = ["children"] if actor.duty in (Duty.REVIEWER, Duty.LEADER) else []
     if actor.level in BUREAU_LEVELS:
-        return ["bureau_home", *queue, "institutions"]
+        arbitration = (
+            ["arbitration"]
+            if actor.duty is Duty.REVIEWER and actor.level in (Level.PROVINCE, Level.CITY, Level.COUNTY)
+            else []
+        )
+        return ["bureau_home", *queue, *children, *arbitration, "institutions"]
     if actor.level is Level.TOWNSHIP:
-        return ["township_home", *queue, "institutions"]
+        return ["township_home", *queue, *children, "institutions"]
     if actor.duty is Duty.ENTRY:
-        return ["kindergarten_home", "kindergarten_registry", "kindergarten_supervision"]
+        return [
+            "kindergarten_home",
+            "kindergarten_registry",
+            "kindergarten_classes",
+            "kindergarten_children",
+            "kindergarten_import",
+            "kindergarten_problems",
+            "kindergarten_supervision",
+        ]
     return ["kindergarten_home"]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.services import registry, workflow
+from portal.services import children, problems, registry, workflow
 from portal.services.demo import load_demo
 from tests.conftest import DEMO_PASSWORD, actor_for, load_henan_regions
 
@@ -19,6 +19,8 @@ def test_every_queue_has_work_and_every_state_occurs(database: str) -> None:
         "中牟县官渡镇第一小学附设幼儿班·机构基本信息"
     ]
     assert sorted(r.kind_label for r in workflow.queue(county).rows) == [
+        "幼儿信息审核",
+        "幼儿信息审核",
         "机构信息上报",
         "机构信息异动报备",
         "机构信息异动申报",
@@ -43,3 +45,23 @@ def _institution_id(code: str) -> int:
 
     with db.session_scope() as session:
         return session.exec(select(Institution.id).where(Institution.code == code)).one() or 0
+
+
+def test_children_in_every_state_and_a_problem_record_for_the_city(database: str) -> None:
+    load_henan_regions()
+    load_demo(DEMO_PASSWORD)
+    clerk = actor_for("demo-clerk")
+    assert children.state_counts(clerk) == {"saved": 2, "submitted": 2, "approved": 4, "returned": 1, "problem": 1}
+    assert [c.name for c in children.list_classes(clerk)] == ["小一班", "中一班", "大一班", "托一班"]
+    rows = children.list_children(clerk).rows
+    assert {r.student_number_masked[:7] for r in rows if r.state == "approved"} == {"G410122", "J410122"}
+    assert all("*" in r.document_masked for r in rows if r.document_masked)
+    assert [r.name for r in children.overdue_children(clerk)]  # a record not submitted in time
+    assert next(r for r in rows if r.state == "returned").return_reason
+    (dispute,) = problems.list_disputes(actor_for("demo-city"))
+    assert dispute.level == "city" and dispute.may_arbitrate
+    assert (dispute.claimant.institution_name, dispute.holder.institution_name) == (
+        "中牟县官渡镇小庙王村幼儿园",
+        "郑州市中原区伊河路幼儿园",
+    )
+    assert problems.list_disputes(actor_for("demo-county")) == []  # across counties: above the county

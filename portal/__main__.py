@@ -226,8 +226,16 @@ def bench_import(
     ] = "",
 ) -> None:
     """Import ROWS children into a database of CHILDREN, against raw driver inserts of the same rows."""
-    from portal.services.bench import run_import_bench
+    import os
+    import secrets
 
+    from portal.services.bench import run_import_bench
+    from portal.settings import MIN_SECRET_LENGTH, get_settings, reset_settings_cache
+
+    if len(get_settings().encryption_key) < MIN_SECRET_LENGTH:
+        # A scratch database needs no deployment's key: a throwaway one, for this process only.
+        os.environ["PORTAL_ENCRYPTION_KEY"] = secrets.token_urlsafe(48)
+        reset_settings_cache()
     run_import_bench(
         children_count=children,
         rows=rows,

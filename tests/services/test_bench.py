@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from portal.__main__ import app
@@ -33,3 +34,14 @@ def test_bench_result_carries_the_numbers(database_url: str) -> None:
     assert bench.import_rate > 0 and bench.raw_rate > 0 and bench.ratio > 0
     assert bench.duplicates_elsewhere == bench.duplicates_found == 2  # rows 0 and 100 reuse seeded ID numbers
     assert lines[-5:] == bench.lines()
+
+
+def test_bench_needs_no_deployment_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scratch database: without a configured key the command uses a throwaway one."""
+    from portal.settings import reset_settings_cache
+
+    monkeypatch.delenv("PORTAL_ENCRYPTION_KEY", raising=False)
+    reset_settings_cache()
+    result = runner.invoke(app, ["bench", "import", "--children", "100", "--rows", "20"])
+    assert result.exit_code == 0, result.output
+    assert "ratio import/raw" in result.output

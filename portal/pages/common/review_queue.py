@@ -49,6 +49,7 @@ frame = pd.DataFrame(
         {
             "编号": r.id,
             "类型": r.kind_label,
+            "机构": r.institution_name,
             "事项": r.title,
             "当前步骤": r.step_label,
             "提交时间": format_local(r.submitted_at),

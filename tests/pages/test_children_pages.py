@@ -422,3 +422,17 @@ def test_the_county_lists_its_children_and_sees_a_full_number_only_with_a_reason
     leader = open_page("demo-province", "bureau")
     assert sorted(leader.dataframe[0].value["姓名"].tolist()) == ["刘一一", "李小明"]
     assert "查看完整号码" not in [e.label for e in leader.expander]
+
+
+def test_the_kindergarten_home_shows_its_childrens_figures(app_demo: str) -> None:
+    clerk = actor_for("demo-clerk")
+    make_class(clerk)
+    children.save_child(clerk, child_values(enrolment_date="2026-09-01"), today=date(2026, 11, 28))
+    at = login("demo-clerk", DEMO_PASSWORD)
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["已保存"] == "1 名" and metrics["审核通过"] == "0 名"
+    assert metrics["超期未提交"] == (
+        "1 名" if children.record_deadline(date(2026, 9, 1)) < workflow.local_today() else "0 名"
+    )
+    assert "幼儿学籍" in texts(at)

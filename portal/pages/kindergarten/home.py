@@ -1,8 +1,11 @@
-"""本园概况: the institution's own page for its clerk."""
+"""本园概况: the institution's own page for its clerk: its record card and its children's figures."""
 
 import streamlit as st
 
+from portal.auth.policy import Action, may
+from portal.services import children, problems
 from portal.services.overview import overview
+from portal.ui.children import state_metrics
 from portal.ui.guard import require_page
 from portal.ui.home import institution_card
 from portal.ui.layout import page_header
@@ -12,6 +15,12 @@ page_header(actor.institution_name or "本园概况", actor)
 summary = overview(actor)
 if summary.institution is None:
     st.error("您的账户未关联机构，请联系县级系统管理员。")
-else:
-    institution_card(summary.institution, summary.institution_location)
-    st.metric("本园用户账户", f"{summary.users} 个")
+    st.stop()
+institution_card(summary.institution, summary.institution_location)
+st.metric("本园用户账户", f"{summary.users} 个")
+if may(actor, Action.VIEW_CHILDREN):
+    st.subheader("幼儿学籍")
+    state_metrics(children.state_counts(actor), children.list_children(actor, overdue=True, limit=1).total)
+    waiting = len(problems.list_disputes(actor))
+    if waiting:
+        st.warning(f"本园涉及 {waiting} 条未解决的问题学籍，请在“问题学籍”页面处理。", icon=":material/report:")

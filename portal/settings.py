@@ -61,6 +61,11 @@ class Settings:
     temporary_number_documents: str = ""  # document types that get an L (temporary) number, comma-separated
     import_max_mb: int = 10  # the largest workbook or CSV accepted for import
     import_max_rows: int = 20000
+    key_change_review_days: int = 5  # the institution reviewer decides a key-information change (§27.2)
+    key_change_county_review: bool = False  # on: the county reviews key changes too (otherwise it may look)
+    graduation_age: int = 6  # 大班 children this old by the cut-off day leave for primary school
+    graduation_cutoff: str = "08-31"  # month-day of the cut-off, in the school year's second calendar year
+    monthly_update_day: int = 25  # changes of the month are entered by this day (Notice 三.2)
     # --- lists ---------------------------------------------------------------------------------
     page_size: int = 50
 

@@ -338,6 +338,8 @@ class Child(SQLModel, table=True):
     numbered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     request_id: int | None = Field(default=None, foreign_key="request.id")
     dispute_id: int | None = Field(default=None, index=True)
+    closed_on: date | None = None  # graduated or left on this day; the record keeps its number
+    closed_reason: str = Field(default="", max_length=200)
     content_hash: str = Field(default="", max_length=64)
     created_by: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
@@ -401,3 +403,19 @@ class DisputeProof(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     uploaded_by: int = Field(foreign_key="user_account.id")
     uploaded_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class CycleEvent(SQLModel, table=True):
+    """A step of an institution's yearly cycle once applied (promotion into a school year), so
+    that it is never applied twice (Notice 三.2: July graduation, August promotion)."""
+
+    __tablename__ = "cycle_event"
+    __table_args__ = (Index("ux_cycle_event", "institution_id", "kind", "school_year", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    institution_id: int = Field(foreign_key="institution.id")
+    kind: str = Field(max_length=16)  # promotion
+    school_year: str = Field(max_length=9)  # the school year promoted into
+    children: int = 0
+    applied_by: int | None = Field(default=None, foreign_key="user_account.id")
+    applied_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

@@ -945,7 +945,7 @@ def _capacity_warnings(session: Session, institution_id: int, classes: dict[str,
         .where(
             Child.institution_id == institution_id,
             col(Child.class_id).in_(list(by_id)),
-            col(Child.state) != "deleted",
+            col(Child.state).not_in(children.CLOSED),
         )
         .group_by(col(Child.class_id))
     ).all()
@@ -1066,7 +1066,7 @@ def export_children(actor: Actor, *, institution_id: int | None = None) -> bytes
         cell.data_type = "s"
         return cell
 
-    conditions: list[Any] = [scope_filter(actor, Child), col(Child.state) != "deleted"]
+    conditions: list[Any] = [scope_filter(actor, Child), col(Child.state).not_in(children.CLOSED)]
     if institution_id:
         conditions.append(col(Child.institution_id) == institution_id)
     count = 0

@@ -51,8 +51,10 @@ STATE_LABELS = {
     "returned": "已驳回",
     "problem": "问题学籍",
     "deleted": "已删除",
+    "graduated": "已毕业",
 }
 EDITABLE = ("saved", "returned", "problem")
+CLOSED = ("deleted", "graduated")  # records no longer in a class (a graduate keeps its number)
 # The duplicate check at approval compares against the records that hold or dispute a number;
 # an import also warns about records merely submitted elsewhere.
 HOLDING = ("approved", "problem")
@@ -352,7 +354,7 @@ def _class_rows(session: Session, institution_id: int, school_year: str | None) 
     counts = dict(
         session.exec(
             select(Child.class_id, func.count())
-            .where(Child.institution_id == institution_id, col(Child.state) != "deleted")
+            .where(Child.institution_id == institution_id, col(Child.state).not_in(CLOSED))
             .group_by(col(Child.class_id))
         ).all()
     )
@@ -382,7 +384,7 @@ def delete_class(actor: Actor, class_id: int) -> None:
         if row is None or row.institution_id != institution.id:
             raise NotFound("班级不存在。")
         children = session.exec(
-            select(func.count()).select_from(Child).where(Child.class_id == class_id, col(Child.state) != "deleted")
+            select(func.count()).select_from(Child).where(Child.class_id == class_id, col(Child.state).not_in(CLOSED))
         ).one()
         if children:
             raise ServiceError(f"班级“{row.name}”还有 {children} 名幼儿，不能删除：请先把幼儿调到其他班级。")
@@ -459,7 +461,7 @@ def save_child(
         in_class = session.exec(
             select(func.count())
             .select_from(Child)
-            .where(Child.class_id == school_class.id, col(Child.state) != "deleted", col(Child.id) != (child_id or 0))
+            .where(Child.class_id == school_class.id, col(Child.state).not_in(CLOSED), col(Child.id) != (child_id or 0))
         ).one()
         if in_class + 1 > school_class.capacity:
             warnings.append(f"班级“{school_class.name}”已有 {in_class} 人，超过额定人数 {school_class.capacity}。")
@@ -599,13 +601,13 @@ def list_children(
     limit: int = 50,
 ) -> ChildPage:
     """Children in the actor's scope (an institution its own; a bureau its region), masked,
-    keyset-paged by id. Deleted records are listed only when asked for by state."""
+    keyset-paged by id. Deleted and graduated records are listed only when asked for by state."""
     require(actor, Action.VIEW_CHILDREN)
     today = workflow.local_today()
     conditions: list[Any] = [scope_filter(actor, Child)]
     if institution_id:
         conditions.append(col(Child.institution_id) == institution_id)
-    conditions.append(col(Child.state) == state if state else col(Child.state) != "deleted")
+    conditions.append(col(Child.state) == state if state else col(Child.state).not_in(CLOSED))
     if class_id:
         conditions.append(col(Child.class_id) == class_id)
     if name and name.strip():

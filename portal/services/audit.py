@@ -55,6 +55,8 @@ ACTION_LABELS: dict[str, str] = {
     "proof_file": "提交佐证材料",
     "proof_download": "下载佐证材料",
     "dispute_arbitrate": "仲裁问题学籍",
+    "key_change_request": "申请关键信息变更",
+    "key_change_apply": "关键信息变更生效",
 }
 
 

@@ -45,6 +45,9 @@ PAGES: dict[str, PageSpec] = {
             "children",
         ),
         PageSpec(
+            "kindergarten_cycle", "portal/pages/kindergarten/cycle.py", "学年工作", ":material/event_repeat:", "cycle"
+        ),
+        PageSpec(
             "kindergarten_import",
             "portal/pages/kindergarten/child_import.py",
             "批量导入",
@@ -57,6 +60,13 @@ PAGES: dict[str, PageSpec] = {
             "问题学籍",
             ":material/report:",
             "problems",
+        ),
+        PageSpec(
+            "kindergarten_key_changes",
+            "portal/pages/kindergarten/key_changes.py",
+            "关键信息变更",
+            ":material/badge:",
+            "key_changes",
         ),
         PageSpec(
             "kindergarten_supervision",
@@ -117,11 +127,14 @@ def page_keys_for(actor: Actor) -> list[str]:
             "kindergarten_registry",
             "kindergarten_classes",
             "kindergarten_children",
+            "kindergarten_cycle",
             "kindergarten_import",
             "kindergarten_problems",
+            "kindergarten_key_changes",
             "kindergarten_supervision",
         ]
-    return ["kindergarten_home"]
+    # An institution's reviewer decides its own requests (key-information changes) in the queue.
+    return ["kindergarten_home", *queue]
 
 
 def url_paths() -> list[str]:

@@ -84,6 +84,9 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount(
         "demo-clerk", "陈静", Level.INSTITUTION, Duty.ENTRY, institution_code="4101220002", phone="13937130002"
     ),
+    DemoAccount(
+        "demo-reviewer", "吴娟", Level.INSTITUTION, Duty.REVIEWER, institution_code="4101220002", phone="13937130003"
+    ),
     DemoAccount("demo-sysadmin", "赵磊", Level.PROVINCE, Duty.SYSADMIN, region_code="410000", phone="0371-69691001"),
     DemoAccount("demo-secadmin", "孙丽", Level.PROVINCE, Duty.SECADMIN, region_code="410000", phone="0371-69691002"),
     DemoAccount("demo-auditor", "周强", Level.PROVINCE, Duty.AUDITOR, region_code="410000", phone="0371-69691003"),
@@ -397,6 +400,24 @@ def _load_children(password: str) -> None:
     )
     children.submit_children(clerk, [second.child_id])
     workflow.decide(county, _child_requests([second.child_id])[0], "approve")
+
+    # A guardian's application to correct a numbered child's name, waiting for demo-reviewer.
+    from portal.services import key_changes
+
+    key_changes.request_key_change(
+        clerk,
+        ids["approved"][0],
+        {"name": "王梓晗"},
+        "监护人申请：户口簿上的姓名为“王梓晗”，入园时录入有误",
+        [("监护人申请书.pdf", DEMO_PDF)],
+    )
+
+
+# A one-page PDF standing in for the guardian's signed application (demo data only).
+DEMO_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 def _child_requests(child_ids: list[int]) -> list[int]:

@@ -51,6 +51,7 @@ ROLE_PAGES = {
     ),
     "demo-secadmin": ({"工作台", "账户锁定", "用户账户"}, "省级安全管理员工作台", "省级安全管理员"),
     "demo-auditor": ({"工作台", "审计日志"}, "省级审计管理员工作台", "省级审计管理员"),
+    "demo-reviewer": ({"本园概况", "审核队列"}, "中牟县官渡镇小庙王村幼儿园", "幼儿园审核员"),
 }
 
 # Every page that is not a home page, with its title: each role may open exactly those it has.

@@ -65,3 +65,5 @@ def test_children_in_every_state_and_a_problem_record_for_the_city(database: str
         "郑州市中原区伊河路幼儿园",
     )
     assert problems.list_disputes(actor_for("demo-county")) == []  # across counties: above the county
+    (change,) = workflow.queue(actor_for("demo-reviewer")).rows  # a key change for the kindergarten's reviewer
+    assert change.kind_label == "幼儿关键信息变更" and "王梓涵" in change.title

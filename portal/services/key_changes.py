@@ -138,7 +138,7 @@ def request_key_change(
     change of this child already waiting for review.
     """
     reason = (reason or "").strip()
-    today = today or workflow.local_today()
+    check_day = today or workflow.local_today()
     changes = _normalised_changes(raw_changes or {})
     if not reason:
         raise ValidationError({"reason": "请填写变更原因（如：监护人申请更正出生日期，附户口簿）。"})
@@ -165,7 +165,7 @@ def request_key_change(
             and current_document
         ):
             raise ValidationError({"document_number": "证件类型变更时，请填写新证件上的完整号码。"})
-        checked = _checked(session, child, changes, today)
+        checked = _checked(session, child, changes, check_day)
         if errors := _key_errors(checked):
             raise ValidationError(errors)
         current = _plain_values(child, _class_name(session, child))

@@ -65,6 +65,7 @@ class Settings:
     key_change_county_review: bool = False  # on: the county reviews key changes too (otherwise it may look)
     graduation_age: int = 6  # 大班 children this old by the cut-off day leave for primary school
     graduation_cutoff: str = "08-31"  # month-day of the cut-off, in the school year's second calendar year
+    accident_entry_days: int = 30  # an accidental leaving is entered within this many working days (§27.4)
     monthly_update_day: int = 25  # changes of the month are entered by this day (Notice 三.2)
     # --- lists ---------------------------------------------------------------------------------
     page_size: int = 50

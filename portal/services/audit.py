@@ -55,6 +55,11 @@ ACTION_LABELS: dict[str, str] = {
     "proof_file": "提交佐证材料",
     "proof_download": "下载佐证材料",
     "dispute_arbitrate": "仲裁问题学籍",
+    "child_move": "幼儿调班",
+    "child_graduate": "幼儿毕业",
+    "graduates_export": "导出毕业幼儿名单",
+    "class_promotion": "升班",
+    "child_leave": "幼儿离园",
     "key_change_request": "申请关键信息变更",
     "key_change_apply": "关键信息变更生效",
 }

@@ -52,9 +52,10 @@ STATE_LABELS = {
     "problem": "问题学籍",
     "deleted": "已删除",
     "graduated": "已毕业",
+    "left": "已离园",
 }
 EDITABLE = ("saved", "returned", "problem")
-CLOSED = ("deleted", "graduated")  # records no longer in a class (a graduate keeps its number)
+CLOSED = ("deleted", "graduated", "left")  # records no longer in a class (a graduate keeps its number)
 # The duplicate check at approval compares against the records that hold or dispute a number;
 # an import also warns about records merely submitted elsewhere.
 HOLDING = ("approved", "problem")

@@ -409,11 +409,13 @@ def arbitrate(actor: Actor, dispute_id: int, outcome: str, reason: str) -> Dispu
         return _view(session, actor, dispute)
 
 
-# --- restoring a deleted record (幼儿信息恢复申请) -------------------------------------------------
+# --- restoring a deleted or closed record (幼儿信息恢复申请) ----------------------------------------
 
 
 def request_restore(actor: Actor, child_id: int, reason: str) -> Request:
-    """Ask the county to restore a deleted record; once approved it is a saved record again."""
+    """Ask the county to restore a record deleted or closed by mistake (graduated, left). Once
+    approved, a record that still holds its number is back in school; any other is a saved record
+    again, to be submitted and checked afresh."""
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError("请填写恢复理由。")
@@ -425,8 +427,8 @@ def request_restore(actor: Actor, child_id: int, reason: str) -> Request:
         child = session.get(Child, child_id)
         if child is None or child.institution_id != institution.id:
             raise NotFound("幼儿记录不存在。")
-        if child.state != "deleted":
-            raise ServiceError("只有已删除的记录才能申请恢复。")
+        if child.state not in children.CLOSED:
+            raise ServiceError("只有已删除、已毕业或已离园的记录才能申请恢复。")
         return workflow.submit(
             session,
             actor,
@@ -435,26 +437,29 @@ def request_restore(actor: Actor, child_id: int, reason: str) -> Request:
             subject_type="child",
             subject_id=child_id,
             title=f"幼儿信息恢复：{child.name}",
-            payload={"child_id": child_id, "name": child.name, "reason": reason},
+            payload={"child_id": child_id, "name": child.name, "reason": reason, "state": child.state},
         )
 
 
 def _apply_restore(session: Session, request: Request, actor: Actor) -> None:
     child = session.get(Child, int(request.subject_id))
-    if child is None or child.state != "deleted":
-        raise ServiceError("该记录已不是删除状态，无需恢复。")
+    if child is None or child.state not in children.CLOSED:
+        raise ServiceError("该记录已不是删除或关闭状态，无需恢复。")
     if child.id_hash:
         clash = session.exec(
             select(Child.name).where(
                 Child.institution_id == child.institution_id,
                 Child.id_hash == child.id_hash,
-                col(Child.state) != "deleted",
+                col(Child.state).not_in(children.CLOSED),
                 col(Child.id) != child.id,
             )
         ).first()
         if clash is not None:
             raise ServiceError(f"本园已有证件号码相同的幼儿（{clash}），不能恢复。")
-    child.state = "saved"
+    closed = child.state != "deleted"
+    child.state = "approved" if closed and child.student_number_hash else "saved"
+    child.closed_on = None
+    child.closed_reason = ""
     child.updated_at = utcnow()
     child.version += 1
     session.add(child)
@@ -463,7 +468,11 @@ def _apply_restore(session: Session, request: Request, actor: Actor) -> None:
 
 def _restore_diff(detail: workflow.RequestDetail) -> list[tuple[str, str, str]]:
     return [
-        ("幼儿", "已删除", str(detail.payload.get("name", ""))),
+        (
+            "幼儿",
+            children.STATE_LABELS.get(detail.payload.get("state", "deleted"), ""),
+            str(detail.payload.get("name", "")),
+        ),
         ("恢复理由", "", str(detail.payload.get("reason", ""))),
     ]
 

@@ -73,6 +73,7 @@ def _load_kinds() -> None:
     """Import the modules that declare kinds (each registers its workflows on import)."""
     import portal.services.children
     import portal.services.key_changes
+    import portal.services.leaving
     import portal.services.problems
     import portal.services.registry
     import portal.services.supervision  # noqa: F401

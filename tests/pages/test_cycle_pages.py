@@ -49,3 +49,23 @@ def test_promotion_preview_adjust_and_apply_once(app_demo: str) -> None:
     assert children.get_child(clerk, small).row.class_name == "中一班"
     assert "已完成升入" in texts(at)  # the second time the page says it is done: no button to apply twice
     assert not [b for b in at.button if b.label == "升班"]
+
+
+def test_leaving_is_declared_for_the_county_and_a_bad_one_refused(app_demo: str) -> None:
+    clerk, county = actor_for("demo-clerk"), actor_for("demo-county")
+    today = workflow.local_today()
+    children.create_class(clerk, {"name": "小一班", "grade": "小班", "school_year": children.school_year_of(today)})
+    child_id = children.save_child(clerk, child_values(enrolment_date=today.isoformat()), today=today).child_id
+    children.submit_children(clerk)
+    workflow.decide(county, workflow.queue(county).rows[0].id, "approve")
+    at = open_cycle()
+    click(at, "提交离园申请")  # no reason
+    assert any("请填写离园原因" in e.value for e in at.error)
+    assert workflow.queue(county).total == 0  # nothing filed
+    at.text_area(key="cycle_leave_reason").input("随父母迁往外省")
+    click(at, "提交离园申请")
+    assert not at.exception, at.exception
+    assert "等待县级审核" in texts(at)
+    (row,) = workflow.queue(county).rows
+    assert row.kind_label == "幼儿离园" and row.title == "离园：李小明"
+    assert children.get_child(clerk, child_id).row.state == "approved"  # until the county decides

@@ -1,10 +1,11 @@
 """学年工作: what the yearly calendar expects this month, class moves, July graduation (with the
-list for the primary school) and August promotion previewed, adjusted and applied in one step."""
+list for the primary school), August promotion previewed, adjusted and applied in one step, and
+leaving (离园 / 意外离园) declared for the county's review."""
 
 import pandas as pd
 import streamlit as st
 
-from portal.services import children, workflow, yearly
+from portal.services import children, leaving, workflow, yearly
 from portal.settings import get_settings
 from portal.ui.children import child_label
 from portal.ui.guard import require_page
@@ -21,7 +22,7 @@ for task in yearly.cycle_tasks(actor, today=today):
     icon = ":material/task_alt:" if task.done else ":material/pending_actions:"
     (st.success if task.done else st.warning)(f"**{task.label}**（{task.due}）：{task.detail}", icon=icon)
 
-move_tab, graduation_tab, promotion_tab = st.tabs(["调班", "毕业", "升班"])
+move_tab, graduation_tab, promotion_tab, leave_tab = st.tabs(["调班", "毕业", "升班", "离园"])
 
 with move_tab:
     classes = children.list_classes(actor, children.school_year_of(today))
@@ -143,3 +144,34 @@ with promotion_tab:
                 with service_errors():
                     yearly.apply_promotion(actor, adjustments, today=today)
                     flash_and_rerun("cycle_flash", f"已完成升班：{len(plan.rows)} 名幼儿升入 {plan.to_year} 学年。")
+
+with leave_tab:
+    st.caption(
+        "幼儿离园（转出、随迁等）或意外离园（伤病、死亡）由本园申报、县级审核。意外离园须在发生后 "
+        f"{get_settings().accident_entry_days} 个工作日内录入并上传证明材料，审核通过后学籍号注销。"
+        "误办的离园可在“幼儿信息”中申请恢复。"
+    )
+    approved = children.list_children(actor, state="approved", limit=1000).rows
+    if not approved:
+        st.info("没有审核通过的在园幼儿。", icon=":material/info:")
+    else:
+        names = {row.id: child_label(row) for row in approved}
+        with st.form("cycle_leave"):
+            child_id = st.selectbox("离园幼儿", list(names), format_func=names.get, key="cycle_leave_child")
+            kind = st.radio(
+                "类型",
+                list(leaving.LEAVE_KINDS),
+                format_func=leaving.LEAVE_KINDS.get,
+                horizontal=True,
+                key="cycle_leave_kind",
+            )
+            left_on = st.date_input("离园日期", value=today, max_value=today, key="cycle_leave_day")
+            reason = st.text_area("离园原因", key="cycle_leave_reason", placeholder="例如：随父母迁往外省")
+            files = st.file_uploader("证明材料（意外离园必传）", accept_multiple_files=True, key="cycle_leave_files")
+            declared = st.form_submit_button("提交离园申请", type="primary", key="cycle_leave_submit")
+        if declared:
+            with service_errors():
+                leaving.request_leave(
+                    actor, child_id, kind, left_on, reason, [(f.name, f.getvalue()) for f in files or []]
+                )
+                flash_and_rerun("cycle_flash", f"已提交{names[child_id].split('，')[0]}的离园申请，等待县级审核。")

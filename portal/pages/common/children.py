@@ -42,7 +42,10 @@ institution_label = institution_column.selectbox(
 )
 institution_id = institutions[institution_label]
 
-state_options = {"全部（不含已删除）": None, **{label: state for state, label in children.STATE_LABELS.items()}}
+state_options = {
+    "在园（不含已删除、已毕业、已离园）": None,
+    **{label: state for state, label in children.STATE_LABELS.items()},
+}
 name_column, state_column, overdue_column = st.columns([2, 2, 1], vertical_alignment="bottom")
 name = name_column.text_input("姓名", key="bureau_children_name", placeholder="输入姓名的一部分")
 state = state_options[state_column.selectbox("状态", list(state_options), key="bureau_children_state")]

@@ -76,7 +76,10 @@ list_tab, new_tab, submit_tab = st.tabs(["幼儿名单", "新增幼儿", f"提�
 
 # --- the list, one record opened -------------------------------------------------------------------
 with list_tab:
-    state_options = {"全部（不含已删除）": None, **{label: state for state, label in children.STATE_LABELS.items()}}
+    state_options = {
+        "在园（不含已删除、已毕业、已离园）": None,
+        **{label: state for state, label in children.STATE_LABELS.items()},
+    }
     class_options = {"全部班级": None, **{c.label: c.id for c in children.list_classes(actor)}}
     name_column, state_column, class_column, overdue_column = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
     name = name_column.text_input("姓名", key="children_name", placeholder="输入姓名的一部分")
@@ -126,6 +129,8 @@ with list_tab:
             st.success(f"县级审核通过，学籍号 {row.student_number_masked}。", icon=":material/verified:")
         elif row.state == "deleted":
             st.warning("该记录已删除（县级教育部门仍可查看）。如系误删，可在下方申请恢复。", icon=":material/delete:")
+        elif row.state in children.CLOSED:
+            st.info(f"该记录{row.state_label}，学籍已关闭。如系误办，可在下方申请恢复。", icon=":material/lock:")
         if row.overdue:
             st.warning(
                 f"入园日期 {row.enrolment_date}，已超过建档期限 {children.record_deadline(row.enrolment_date)}，"
@@ -173,7 +178,7 @@ with list_tab:
         else:
             detail_table(detail)
 
-        if row.state == "deleted":
+        if row.state in children.CLOSED:
             with st.form(f"child_restore_{row.id}"):
                 reason = st.text_area(
                     "恢复理由 *", key=f"child_restore_reason_{row.id}", placeholder="例如：误删，该幼儿仍在本园就读"

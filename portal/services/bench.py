@@ -289,7 +289,11 @@ def _sqlite_value(value: Any) -> Any:
 
 
 def _index_ddl(connection: Connection) -> dict[str, str]:
-    """The secondary indexes of ``child``: name -> CREATE INDEX statement."""
+    """The secondary indexes of ``child``: name -> CREATE INDEX statement.
+
+    The statements below that are built with f-strings splice only identifiers (the module's own
+    COPY_TABLE, index names read from the schema) and fixed PRAGMAs, never input: identifiers
+    cannot be bound parameters."""
     if connection.dialect.name == "sqlite":
         found = connection.exec_driver_sql(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'child' AND sql IS NOT NULL"

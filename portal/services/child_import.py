@@ -658,7 +658,7 @@ def _parse(filename: str, data: bytes) -> _Parsed:
 
 def _institution_for(session: Session, actor: Actor, institution_code: str | None) -> Institution:
     if institution_code is None:
-        return children._own_institution(session, actor)
+        return children.own_institution(session, actor)
     institution = session.exec(select(Institution).where(Institution.code == institution_code.strip())).first()
     if institution is None:
         raise NotFound(f"机构标识码为 {institution_code} 的机构不存在。")

@@ -304,7 +304,7 @@ class ClassRow:
         return f"{self.name}（{self.grade}，{self.children}/{self.capacity} 人）"
 
 
-def _own_institution(session: Session, actor: Actor) -> Institution:
+def own_institution(session: Session, actor: Actor) -> Institution:
     require(actor, Action.MANAGE_CHILDREN)
     institution = session.get(Institution, actor.institution_id) if actor.institution_id else None
     if institution is None:
@@ -327,7 +327,7 @@ def create_class(actor: Actor, raw: dict[str, Any]) -> ClassRow:
     if errors:
         raise ValidationError(errors)
     with db.session_scope(write=True) as session:
-        institution = _own_institution(session, actor)
+        institution = own_institution(session, actor)
         taken = session.exec(
             select(SchoolClass.id).where(
                 SchoolClass.institution_id == institution.id,
@@ -380,7 +380,7 @@ def list_classes(actor: Actor, school_year: str | None = None, institution_id: i
 def delete_class(actor: Actor, class_id: int) -> None:
     """Delete a class that has no children (DOMAIN.md: a class with children cannot be deleted)."""
     with db.session_scope(write=True) as session:
-        institution = _own_institution(session, actor)
+        institution = own_institution(session, actor)
         row = session.get(SchoolClass, class_id)
         if row is None or row.institution_id != institution.id:
             raise NotFound("班级不存在。")
@@ -416,7 +416,7 @@ class SaveResult:
     warnings: list[str]
 
 
-def _decrypt(token: str | None, context: str) -> str:
+def decrypt_field(token: str | None, context: str) -> str:
     return crypto.decrypt(token, context) if token else ""
 
 
@@ -428,7 +428,7 @@ def save_child(
     unknown address code) do not stop the save."""
     today = today or workflow.local_today()
     with db.session_scope(write=True) as session:
-        institution = _own_institution(session, actor)
+        institution = own_institution(session, actor)
         assert institution.id is not None
         classes = class_lookup(session, institution.id, school_year_of(today))
         existing: Child | None = None
@@ -441,8 +441,8 @@ def save_child(
             raw = dict(raw)
             for name in ("guardian1_phone", "guardian2_phone"):
                 if not raw.get(name) and raw.get(name.replace("phone", "name")):
-                    raw[name] = _decrypt(getattr(existing, f"{name}_cipher"), CTX_PHONE)
-        existing_document = _decrypt(existing.id_cipher, CTX_DOCUMENT) if existing is not None else None
+                    raw[name] = decrypt_field(getattr(existing, f"{name}_cipher"), CTX_PHONE)
+        existing_document = decrypt_field(existing.id_cipher, CTX_DOCUMENT) if existing is not None else None
         checked = check_child(
             raw,
             class_names=classes,
@@ -520,7 +520,7 @@ def delete_child(actor: Actor, child_id: int) -> None:
     from portal.services import problems
 
     with db.session_scope(write=True) as session:
-        institution = _own_institution(session, actor)
+        institution = own_institution(session, actor)
         child = session.get(Child, child_id)
         if child is None or child.institution_id != institution.id or child.state == "deleted":
             raise NotFound("幼儿记录不存在。")
@@ -571,15 +571,15 @@ class ChildPage:
     next_after: int | None
 
 
-def _row(child: Child, class_name: str, institution_name: str, today: date) -> ChildRow:
+def child_row(child: Child, class_name: str, institution_name: str, today: date) -> ChildRow:
     return ChildRow(
         id=child.id or 0,
         name=child.name,
         gender=child.gender,
         birth_date=child.birth_date,
         document_type=child.document_type,
-        document_masked=crypto.mask(_decrypt(child.id_cipher, CTX_DOCUMENT)),
-        student_number_masked=crypto.mask(_decrypt(child.student_number_cipher, CTX_STUDENT_NUMBER), 7, 4),
+        document_masked=crypto.mask(decrypt_field(child.id_cipher, CTX_DOCUMENT)),
+        student_number_masked=crypto.mask(decrypt_field(child.student_number_cipher, CTX_STUDENT_NUMBER), 7, 4),
         class_name=class_name or "",
         enrolment_date=child.enrolment_date,
         state=child.state,
@@ -628,7 +628,7 @@ def list_children(
         if after_id:
             query = query.where(col(Child.id) > after_id)
         found = session.exec(query.order_by(col(Child.id)).limit(limit + 1)).all()
-        rows = [_row(child, class_name, inst_name, today) for child, class_name, inst_name in found[:limit]]
+        rows = [child_row(child, class_name, inst_name, today) for child, class_name, inst_name in found[:limit]]
     return ChildPage(rows=rows, total=total, next_after=rows[-1].id if len(found) > limit and rows else None)
 
 
@@ -669,7 +669,7 @@ def form_values(child: Child, class_name: str) -> dict[str, Any]:
         "gender": child.gender,
         "birth_date": child.birth_date.isoformat(),
         "document_type": child.document_type,
-        "document_number": crypto.mask(_decrypt(child.id_cipher, CTX_DOCUMENT)),
+        "document_number": crypto.mask(decrypt_field(child.id_cipher, CTX_DOCUMENT)),
         "nationality": child.nationality,
         "ethnicity": child.ethnicity,
         "hukou_region": child.hukou_region,
@@ -680,7 +680,9 @@ def form_values(child: Child, class_name: str) -> dict[str, Any]:
     for prefix in ("guardian1", "guardian2"):
         values[f"{prefix}_relation"] = getattr(child, f"{prefix}_relation") or None
         values[f"{prefix}_name"] = getattr(child, f"{prefix}_name")
-        values[f"{prefix}_phone"] = crypto.mask(_decrypt(getattr(child, f"{prefix}_phone_cipher"), CTX_PHONE), 3, 4)
+        values[f"{prefix}_phone"] = crypto.mask(
+            decrypt_field(getattr(child, f"{prefix}_phone_cipher"), CTX_PHONE), 3, 4
+        )
     for name, _label in FLAGS:
         values[name] = getattr(child, name)
     return values
@@ -693,7 +695,7 @@ def get_child(actor: Actor, child_id: int) -> ChildDetail:
         institution = session.get(Institution, child.institution_id)
         class_name = school_class.name if school_class else ""
         return ChildDetail(
-            row=_row(child, class_name, institution.name if institution else "", workflow.local_today()),
+            row=child_row(child, class_name, institution.name if institution else "", workflow.local_today()),
             values=form_values(child, class_name),
             student_number_kind=child.student_number_kind,
             numbered_at=child.numbered_at,
@@ -721,7 +723,7 @@ def reveal(actor: Actor, child_id: int, field_name: str, reason: str) -> str:
     with db.session_scope(write=True) as session:
         child = _child_in_scope(session, actor, child_id)
         require(actor, Action.REVEAL_PERSONAL, child)
-        value = _decrypt(getattr(child, column), context)
+        value = decrypt_field(getattr(child, column), context)
         if not value:
             raise ServiceError(f"该幼儿没有{label}。")
         audit.record(
@@ -747,7 +749,7 @@ def find_by_document(actor: Actor, document_type: str, number: str) -> list[Chil
             .outerjoin(SchoolClass, col(SchoolClass.id) == col(Child.class_id))
             .where(col(Child.id_hash) == key, scope_filter(actor, Child))
         ).all()
-        return [_row(child, class_name, inst_name, today) for child, class_name, inst_name in found]
+        return [child_row(child, class_name, inst_name, today) for child, class_name, inst_name in found]
 
 
 # --- submission, review, duplicate check, numbers ----------------------------------------------
@@ -759,7 +761,7 @@ def submit_children(actor: Actor, child_ids: Sequence[int] | None = None, *, tod
     from portal.services import problems
 
     with db.session_scope(write=True) as session:
-        institution = _own_institution(session, actor)
+        institution = own_institution(session, actor)
         query = select(Child).where(Child.institution_id == institution.id, col(Child.state).in_(EDITABLE))
         if child_ids is not None:
             if not child_ids:
@@ -812,7 +814,7 @@ def _child_of(session: Session, request: Request) -> Child:
     return child
 
 
-def _lock_identity(session: Session, key: str) -> None:
+def lock_identity(session: Session, key: str) -> None:
     """Serialise approvals of the same identity on PostgreSQL (SQLite writes are serial already)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(sa_func.pg_advisory_xact_lock(int(key[:15], 16))))
@@ -876,7 +878,7 @@ def _temporary_documents() -> set[str]:
 def new_student_number(session: Session, child: Child) -> tuple[str, str]:
     """(kind, number) for a child passing the check: G + resident ID; L (temporary) for the
     document types configured; otherwise J + region + birth date + sequence + check character."""
-    number = _decrypt(child.id_cipher, CTX_DOCUMENT)
+    number = decrypt_field(child.id_cipher, CTX_DOCUMENT)
     if child.document_type == DocumentType.RESIDENT_ID and number:
         return "G", student_number_g(number)
     region = child.county_code
@@ -902,7 +904,7 @@ def give_number(session: Session, child: Child, kind: str, number: str) -> None:
 
 
 def number_of(child: Child) -> str:
-    return _decrypt(child.student_number_cipher, CTX_STUDENT_NUMBER)
+    return decrypt_field(child.student_number_cipher, CTX_STUDENT_NUMBER)
 
 
 def approve_child(session: Session, child: Child, actor: Actor) -> str | None:
@@ -910,7 +912,7 @@ def approve_child(session: Session, child: Child, actor: Actor) -> str | None:
     record a problem record. Returns the dispute's reason when it fails, else None."""
     from portal.services import problems
 
-    _lock_identity(session, child.id_hash or child.identity_hash)
+    lock_identity(session, child.id_hash or child.identity_hash)
     other = find_duplicate(session, child)
     if other is not None:
         problems.open_dispute(session, child, other, actor)

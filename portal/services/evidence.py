@@ -88,38 +88,60 @@ def check(filename: str, data: bytes) -> tuple[str, str]:
     return kind
 
 
-def store(
-    session: Session, actor: Actor, request: Request, filename: str, data: bytes, written: list[Path]
-) -> EvidenceFile:
-    """Check and store one file inside the caller's transaction. The path goes into ``written``
-    so that ``removed_on_failure`` can take the file away again if the transaction fails."""
+@dataclass(frozen=True)
+class SavedFile:
+    """A checked file written under a generated name (what the file tables record of it)."""
+
+    filename: str  # the name the user gave, for display only
+    stored_name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+def save_bytes(filename: str, data: bytes, written: list[Path], default_name: str = "证明材料") -> SavedFile:
+    """Check a file and write it under a generated name (atomically); the path goes into
+    ``written`` so that ``removed_on_failure`` can take it away if the transaction fails."""
     content_type, extension = check(filename, data)
-    display_name = Path(filename.replace("\\", "/")).name[:200] or f"证明材料.{extension}"
     folder = evidence_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.bin"
-    row = EvidenceFile(
-        request_id=request.id or 0,
-        filename=display_name,
-        stored_name=path.name,
-        content_type=content_type,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        uploaded_by=actor.user_id,
-    )
-    session.add(row)
-    session.flush()
     temporary = path.with_suffix(".part")
     temporary.write_bytes(data)
     temporary.replace(path)
     written.append(path)
+    return SavedFile(
+        filename=Path(filename.replace("\\", "/")).name[:200] or f"{default_name}.{extension}",
+        stored_name=path.name,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def load_bytes(stored_name: str, sha256: str) -> bytes:
+    """A stored file's bytes, refused if they no longer match the checksum taken at upload."""
+    data = (evidence_dir() / stored_name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ServiceError("文件校验失败：存储的文件与上传时不一致，请联系系统管理员。")
+    return data
+
+
+def store(
+    session: Session, actor: Actor, request: Request, filename: str, data: bytes, written: list[Path]
+) -> EvidenceFile:
+    """Check and store one file with a request inside the caller's transaction."""
+    saved = save_bytes(filename, data, written)
+    row = EvidenceFile(request_id=request.id or 0, uploaded_by=actor.user_id, **saved.__dict__)
+    session.add(row)
+    session.flush()
     audit.record(
         session,
         actor,
         "evidence_upload",
         object_type="request",
         object_id=request.id or "",
-        detail=f"{display_name}（{len(data)} 字节，SHA-256 {row.sha256[:16]}…）",
+        detail=f"{saved.filename}（{saved.size} 字节，SHA-256 {saved.sha256[:16]}…）",
     )
     return row
 
@@ -172,9 +194,7 @@ def read(actor: Actor, evidence_id: int) -> EvidenceContent:
         request = session.get(Request, row.request_id) if row else None
         if row is None or request is None or not in_scope(actor, request):
             raise NotFound("文件不存在，或不在您的管辖范围内。")
-        data = (evidence_dir() / row.stored_name).read_bytes()
-        if hashlib.sha256(data).hexdigest() != row.sha256:
-            raise ServiceError("文件校验失败：存储的文件与上传时不一致，请联系系统管理员。")
+        data = load_bytes(row.stored_name, row.sha256)
         audit.record(
             session, actor, "evidence_download", object_type="request", object_id=row.request_id, detail=row.filename
         )

@@ -60,9 +60,9 @@ def _plain_values(child: Child, class_name: str) -> dict[str, Any]:
     """The stored record as the form's values with its personal numbers decrypted (never stored
     or shown: the input of ``check_child`` and ``column_values``)."""
     values = children.form_values(child, class_name)
-    values["document_number"] = children._decrypt(child.id_cipher, children.CTX_DOCUMENT) or None
+    values["document_number"] = children.decrypt_field(child.id_cipher, children.CTX_DOCUMENT) or None
     for prefix in ("guardian1", "guardian2"):
-        phone = children._decrypt(getattr(child, f"{prefix}_phone_cipher"), children.CTX_PHONE)
+        phone = children.decrypt_field(getattr(child, f"{prefix}_phone_cipher"), children.CTX_PHONE)
         values[f"{prefix}_phone"] = phone or None
     return values
 
@@ -110,15 +110,6 @@ def _normalised_changes(raw_changes: dict[str, Any]) -> dict[str, Any]:
 # --- the request ----------------------------------------------------------------------------------
 
 
-def _own_institution(session: Session, actor: Actor) -> Institution:
-    require(actor, Action.MANAGE_CHILDREN)
-    institution = session.get(Institution, actor.institution_id) if actor.institution_id else None
-    if institution is None:
-        raise NotFound("您的账户未关联机构。")
-    require(actor, Action.MANAGE_CHILDREN, institution)
-    return institution
-
-
 def request_key_change(
     actor: Actor,
     child_id: int,
@@ -147,7 +138,7 @@ def request_key_change(
     for filename, data in files:
         evidence.check(filename, data)
     with evidence.removed_on_failure() as written, db.session_scope(write=True) as session:
-        institution = _own_institution(session, actor)
+        institution = children.own_institution(session, actor)
         child = session.get(Child, child_id)
         if child is None or child.institution_id != institution.id or child.state == "deleted":
             raise NotFound("幼儿记录不存在。")
@@ -156,7 +147,7 @@ def request_key_change(
                 f"该幼儿的记录{children.STATE_LABELS[child.state]}：只有审核通过、已有学籍号的幼儿才能申请关键信息变更；"
                 "未审核通过的记录请在“幼儿信息”中直接修改。"
             )
-        current_document = children._decrypt(child.id_cipher, children.CTX_DOCUMENT)
+        current_document = children.decrypt_field(child.id_cipher, children.CTX_DOCUMENT)
         new_type = changes.get("document_type") or child.document_type
         if (
             not changes.get("document_number")
@@ -268,7 +259,7 @@ def _apply(session: Session, request: Request, actor: Actor) -> None:
     # document) a new name, gender or birth date.
     identity_changed = child.id_hash != old_id_hash if child.id_hash else child.identity_hash != old_identity
     if identity_changed:
-        children._lock_identity(session, child.id_hash or child.identity_hash)
+        children.lock_identity(session, child.id_hash or child.identity_hash)
         other = children.find_duplicate(session, child)
         if other is not None:
             problems.open_dispute(session, child, other, actor)

@@ -62,7 +62,7 @@ def request_leave(
     for filename, data in files:
         evidence.check(filename, data)
     with evidence.removed_on_failure() as written, db.session_scope(write=True) as session:
-        institution = children._own_institution(session, actor)
+        institution = children.own_institution(session, actor)
         child = session.get(Child, child_id)
         if child is None or child.institution_id != institution.id:
             raise NotFound("幼儿记录不存在。")

@@ -12,12 +12,9 @@ applied at once and kept with who decided and why.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
@@ -201,7 +198,7 @@ def _side(session: Session, child_id: int, dispute_id: int) -> Side:
     from portal.services.regions import full_region_name
 
     return Side(
-        child=children._row(child, class_name, institution.name, workflow.local_today()),
+        child=children.child_row(child, class_name, institution.name, workflow.local_today()),
         institution_id=institution.id or 0,
         institution_name=institution.name,
         county_name=full_region_name(session, region)
@@ -280,25 +277,17 @@ def file_proof(actor: Actor, dispute_id: int, note: str, files: Sequence[tuple[s
         require(actor, Action.MANAGE_CHILDREN, institution)
         if dispute.state not in ("open", "arbitration"):
             raise ServiceError("该问题学籍已处理完毕，不能再提交佐证。")
-        folder = evidence.evidence_dir()
-        folder.mkdir(parents=True, exist_ok=True)
         for filename, data in files:
-            content_type, extension = evidence.check(filename, data)
-            path = folder / f"{uuid.uuid4().hex}.bin"
-            row = DisputeProof(
-                dispute_id=dispute_id,
-                institution_id=actor.institution_id or 0,
-                note=note[:1000],
-                filename=Path(filename.replace("\\", "/")).name[:200] or f"佐证材料.{extension}",
-                stored_name=path.name,
-                content_type=content_type,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                uploaded_by=actor.user_id,
+            saved = evidence.save_bytes(filename, data, written, default_name="佐证材料")
+            session.add(
+                DisputeProof(
+                    dispute_id=dispute_id,
+                    institution_id=actor.institution_id or 0,
+                    note=note[:1000],
+                    uploaded_by=actor.user_id,
+                    **saved.__dict__,
+                )
             )
-            session.add(row)
-            path.write_bytes(data)
-            written.append(path)
         dispute.state = "arbitration"
         session.add(dispute)
         audit.record(
@@ -318,9 +307,7 @@ def read_proof(actor: Actor, proof_id: int) -> evidence.EvidenceContent:
         dispute = session.get(Dispute, row.dispute_id) if row else None
         if row is None or dispute is None or not _visible(actor, dispute):
             raise NotFound("文件不存在，或不在您的管辖范围内。")
-        data = (evidence.evidence_dir() / row.stored_name).read_bytes()
-        if hashlib.sha256(data).hexdigest() != row.sha256:
-            raise ServiceError("文件校验失败：存储的文件与上传时不一致，请联系系统管理员。")
+        data = evidence.load_bytes(row.stored_name, row.sha256)
         audit.record(
             session, actor, "proof_download", object_type="dispute", object_id=dispute.id or "", detail=row.filename
         )
@@ -420,10 +407,7 @@ def request_restore(actor: Actor, child_id: int, reason: str) -> Request:
     if not reason:
         raise ServiceError("请填写恢复理由。")
     with db.session_scope(write=True) as session:
-        institution = session.get(Institution, actor.institution_id) if actor.institution_id else None
-        if institution is None:
-            raise NotFound("您的账户未关联机构。")
-        require(actor, Action.MANAGE_CHILDREN, institution)
+        institution = children.own_institution(session, actor)
         child = session.get(Child, child_id)
         if child is None or child.institution_id != institution.id:
             raise NotFound("幼儿记录不存在。")

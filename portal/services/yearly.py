@@ -66,7 +66,7 @@ def move_children(actor: Actor, child_ids: Sequence[int], class_id: int, *, toda
         raise ServiceError("请先选择要调班的幼儿。")
     today = today or workflow.local_today()
     with db.session_scope(write=True) as session:
-        institution = children._own_institution(session, actor)
+        institution = children.own_institution(session, actor)
         target = session.get(SchoolClass, class_id)
         if target is None or target.institution_id != institution.id:
             raise NotFound("班级不存在。")
@@ -140,7 +140,7 @@ def graduation_preview(actor: Actor, *, today: date | None = None) -> list[Gradu
     cutoff = graduation_cutoff(year)
     minimum = get_settings().graduation_age
     with db.session_scope() as session:
-        institution = children._own_institution(session, actor)
+        institution = children.own_institution(session, actor)
         classes = {k: v for k, v in _classes(session, institution.id or 0, year).items() if v.grade == "大班"}
         rows = []
         for child in _in_class(session, institution.id or 0, list(classes)):
@@ -181,7 +181,7 @@ def apply_graduation(actor: Actor, child_ids: Sequence[int], *, today: date | No
     if refused:
         raise ServiceError(f"以下幼儿不能毕业：{'；'.join(refused)}。")
     with db.session_scope(write=True) as session:
-        children._own_institution(session, actor)
+        children.own_institution(session, actor)
         found = session.exec(select(Child).where(col(Child.id).in_(list(child_ids)))).all()
         for child in found:
             if child.state != "approved":  # changed since the preview
@@ -211,7 +211,7 @@ def graduates_workbook(actor: Actor, school_year: str | None = None) -> bytes:
         raise ServiceError("学年格式应为“2026-2027”。")
     first, last = date(int(school_year[:4]), 9, 1), date(int(school_year[5:]), 8, 31)
     with db.session_scope(write=True) as session:
-        institution = children._own_institution(session, actor)
+        institution = children.own_institution(session, actor)
         full = may(actor, Action.REVEAL_PERSONAL, institution)
         graduates = session.exec(
             select(Child)
@@ -228,7 +228,7 @@ def graduates_workbook(actor: Actor, school_year: str | None = None) -> bytes:
         sheet.title = "毕业幼儿"
         sheet.append(["学籍号", "姓名", "性别", "出生日期", "证件类型", "证件号码", "毕业日期", "幼儿园"])
         for child in graduates:
-            number = children._decrypt(child.id_cipher, children.CTX_DOCUMENT)
+            number = children.decrypt_field(child.id_cipher, children.CTX_DOCUMENT)
             sheet.append(
                 [
                     children.number_of(child),
@@ -293,7 +293,7 @@ def promotion_preview(actor: Actor, *, today: date | None = None) -> PromotionPl
     from_year = children.school_year_of(today)
     to_year = next_school_year(from_year)
     with db.session_scope() as session:
-        institution = children._own_institution(session, actor)
+        institution = children.own_institution(session, actor)
         classes = _classes(session, institution.id or 0, from_year)
         done = (
             session.exec(
@@ -340,7 +340,7 @@ def apply_promotion(
     if unknown:
         raise ServiceError("调整中有不在升班名单中的幼儿。")
     with db.session_scope(write=True) as session:
-        institution = children._own_institution(session, actor)
+        institution = children.own_institution(session, actor)
         assert institution.id is not None
         session.add(
             CycleEvent(
@@ -432,7 +432,7 @@ def cycle_tasks(actor: Actor, *, today: date | None = None) -> list[CycleTask]:
     if today.month == 9:
         year = children.school_year_of(today)
         with db.session_scope() as session:
-            institution = children._own_institution(session, actor)
+            institution = children.own_institution(session, actor)
             entered = session.exec(
                 select(func.count())
                 .select_from(Child)

@@ -115,7 +115,7 @@ def test_happy_path_keeps_the_number_and_the_old_values(actors: dict[str, Actor]
     workflow.decide(reviewer, request.id or 0, "approve")
     child = stored(child_id)
     assert (child.name, child.birth_date) == ("李晓明", NEW_BIRTH)
-    assert children._decrypt(child.id_cipher, children.CTX_DOCUMENT) == corrected_id()
+    assert children.decrypt_field(child.id_cipher, children.CTX_DOCUMENT) == corrected_id()
     assert child.id_hash == children.document_hash("居民身份证", corrected_id())
     assert child.identity_hash == children.identity_key("李晓明", "男", NEW_BIRTH.isoformat())
     # The number never changes; class and state are kept.

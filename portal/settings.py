@@ -66,6 +66,9 @@ class Settings:
     graduation_age: int = 6  # 大班 children this old by the cut-off day leave for primary school
     graduation_cutoff: str = "08-31"  # month-day of the cut-off, in the school year's second calendar year
     accident_entry_days: int = 30  # an accidental leaving is entered within this many working days (§27.4)
+    transfer_days: int = 30  # a transfer finishes within this many working days (§27.3)
+    transfer_step_days: int = 5  # each party's deadline on a transfer, in working days
+    transfer_county_review: bool = False  # on: the county reviews transfers within one county too
     monthly_update_day: int = 25  # changes of the month are entered by this day (Notice 三.2)
     # --- lists ---------------------------------------------------------------------------------
     page_size: int = 50

@@ -341,6 +341,10 @@ class Child(SQLModel, table=True):
     closed_on: date | None = None  # graduated or left on this day; the record keeps its number
     closed_reason: str = Field(default="", max_length=200)
     content_hash: str = Field(default="", max_length=64)
+    # Transferred in from another province (§27.3): the province and the number it gave the child,
+    # which the child keeps when the record passes review here.
+    origin_province: str = Field(default="", max_length=20)
+    origin_number_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_by: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
@@ -419,3 +423,48 @@ class CycleEvent(SQLModel, table=True):
     children: int = 0
     applied_by: int | None = Field(default=None, foreign_key="user_account.id")
     applied_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Transfer(SQLModel, table=True):
+    """A child's transfer between two institutions of the province (转园, §27.3).
+
+    Its steps are two requests of the review engine: ``out_request_id`` at the sending institution
+    (it agrees; its county reviews across counties) and ``in_request_id`` at the receiving one (its
+    county reviews across counties; the receiver completes it into a class). ``open_child_id`` is
+    the child's id while the transfer is open and NULL once it is closed: its unique index keeps a
+    child in one open transfer at most. ``due_date`` is the whole transfer's deadline.
+    """
+
+    __tablename__ = "child_transfer"
+    __table_args__ = (
+        Index("ux_transfer_open_child", "open_child_id", unique=True),
+        Index("ix_transfer_from_county", "from_county_code", "state"),
+        Index("ix_transfer_to_county", "to_county_code", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    child_id: int = Field(foreign_key="child.id", index=True)
+    open_child_id: int | None = Field(default=None)
+    child_name: str = Field(max_length=50)
+    from_institution_id: int = Field(foreign_key="institution.id", index=True)
+    to_institution_id: int = Field(foreign_key="institution.id", index=True)
+    from_province_code: str = Field(max_length=2)
+    from_city_code: str = Field(max_length=6)
+    from_county_code: str = Field(max_length=6)
+    to_province_code: str = Field(max_length=2)
+    to_city_code: str = Field(max_length=6)
+    to_county_code: str = Field(max_length=6)
+    counties_review: bool = False
+    class_id: int | None = Field(default=None, foreign_key="school_class.id")
+    reason: str = Field(default="", max_length=200)
+    state: str = Field(default="sender", max_length=16)
+    out_request_id: int | None = Field(default=None, foreign_key="request.id")
+    in_request_id: int | None = Field(default=None, foreign_key="request.id")
+    started_on: date
+    due_date: date
+    started_by: int | None = Field(default=None, foreign_key="user_account.id")
+    started_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    closed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    closed_by_name: str = Field(default="", max_length=50)
+    closed_reason: str = Field(default="", max_length=500)
+    version: int = 1

@@ -60,6 +60,12 @@ ACTION_LABELS: dict[str, str] = {
     "graduates_export": "导出毕业幼儿名单",
     "class_promotion": "升班",
     "child_leave": "幼儿离园",
+    "transfer_start": "发起转园",
+    "transfer_mismatch": "转园发起不匹配",
+    "transfer_agree": "同意转园",
+    "transfer_complete": "完成转园",
+    "transfer_cancel": "撤销转园",
+    "transfer_expire": "转园过期",
     "key_change_request": "申请关键信息变更",
     "key_change_apply": "关键信息变更生效",
 }
@@ -130,6 +136,7 @@ OBJECT_LABELS: dict[str, str] = {
     "class": "班级",
     "child": "幼儿",
     "dispute": "问题学籍",
+    "transfer": "转园",
 }
 
 

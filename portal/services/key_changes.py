@@ -39,7 +39,7 @@ from portal.data.child_fields import CHILD, KEY_FIELDS
 from portal.data.choices import DocumentType
 from portal.data.fields import display
 from portal.data.models import Child, Institution, Request, RequestEvent, SchoolClass
-from portal.services import audit, children, evidence, problems, workflow
+from portal.services import audit, children, evidence, problems, transfers, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
 from portal.services.workflow import Step, Workflow
 from portal.settings import get_settings
@@ -147,6 +147,7 @@ def request_key_change(
                 f"该幼儿的记录{children.STATE_LABELS[child.state]}：只有审核通过、已有学籍号的幼儿才能申请关键信息变更；"
                 "未审核通过的记录请在“幼儿信息”中直接修改。"
             )
+        transfers.refuse_if_transferring(session, child_id, "申请关键信息变更")
         current_document = children.decrypt_field(child.id_cipher, children.CTX_DOCUMENT)
         new_type = changes.get("document_type") or child.document_type
         if (

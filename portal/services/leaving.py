@@ -19,7 +19,7 @@ from portal.auth.roles import Level
 from portal.clock import utcnow
 from portal.data import crypto, db
 from portal.data.models import Child, Request
-from portal.services import audit, children, evidence, workflow
+from portal.services import audit, children, evidence, transfers, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
 from portal.services.workdays import add_working_days
 from portal.services.workflow import Step, Workflow
@@ -70,6 +70,7 @@ def request_leave(
             raise ServiceError(
                 f"该幼儿的记录{children.STATE_LABELS[child.state]}：只有审核通过的在园幼儿才能办理离园。"
             )
+        transfers.refuse_if_transferring(session, child_id, "办理离园")
         request = workflow.submit(
             session,
             actor,
@@ -91,6 +92,7 @@ def _apply(session: Session, request: Request, actor: Actor) -> None:
     child = session.get(Child, int(request.subject_id))
     if child is None or child.state != "approved":
         raise ServiceError("该幼儿的记录已变化，不能办理离园，请驳回该申请。")
+    transfers.refuse_if_transferring(session, child.id or 0, "办理离园")
     accident = payload["kind"] == "accident"
     number = children.number_of(child)
     child.state = "left"

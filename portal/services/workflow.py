@@ -12,7 +12,7 @@ update touches no row and is told the request was already decided.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -33,8 +33,14 @@ from portal.services.workdays import add_working_days, working_days_left
 REVIEW = "review"
 ACKNOWLEDGE = "acknowledge"
 
-STATE_LABELS = {"pending": "待审核", "approved": "审核通过", "returned": "已驳回", "acknowledged": "已阅知"}
-ACTION_LABELS = {"submit": "提交", "approve": "审核通过", "return": "驳回", "acknowledge": "阅知"}
+STATE_LABELS = {
+    "pending": "待审核",
+    "approved": "审核通过",
+    "returned": "已驳回",
+    "acknowledged": "已阅知",
+    "withdrawn": "已撤销",
+}
+ACTION_LABELS = {"submit": "提交", "approve": "审核通过", "return": "驳回", "acknowledge": "阅知", "withdraw": "撤销"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,11 @@ class Workflow:
     apply: Callable[[Session, Request, Actor], None]
     diff: Callable[[RequestDetail], list[tuple[str, str, str]]] | None = None  # (field, before, after)
     on_return: Callable[[Session, Request], None] | None = None
+    # Called before any decision on a request of this kind; raises ServiceError to refuse it
+    # (a transfer past its deadline, for instance).
+    guard: Callable[[Session, Request], None] | None = None
+    # Called after a request moved on to its next step (not on the last decision).
+    on_step: Callable[[Session, Request], None] | None = None
 
     def step(self, key: str) -> Step:
         return next(s for s in self.steps if s.key == key)
@@ -76,7 +87,8 @@ def _load_kinds() -> None:
     import portal.services.leaving
     import portal.services.problems
     import portal.services.registry
-    import portal.services.supervision  # noqa: F401
+    import portal.services.supervision
+    import portal.services.transfers  # noqa: F401
 
 
 def workflow_for(kind: str) -> Workflow:
@@ -134,10 +146,12 @@ def submit(
     payload: dict[str, Any],
     before: dict[str, Any] | None = None,
     today: date | None = None,
+    skip: Collection[str] = (),
 ) -> Request:
-    """Open a request inside the caller's transaction; it goes to the first step that applies."""
+    """Open a request inside the caller's transaction; it goes to the first step that applies
+    (steps whose key is in ``skip`` are left out of this request's route)."""
     workflow = workflow_for(kind)
-    steps = [s for s in workflow.steps if s.applies(session, institution)]
+    steps = [s for s in workflow.steps if s.key not in skip and s.applies(session, institution)]
     if not steps:
         raise ServiceError(f"{workflow.label}没有适用的审核步骤。")
     open_one = session.exec(
@@ -191,12 +205,15 @@ def decide(
     reason: str = "",
     *,
     today: date | None = None,
+    add_to_payload: dict[str, Any] | None = None,
 ) -> Request:
     """Approve, return (with a reason) or acknowledge the current step of a request.
 
     Approving the last step applies the payload through the kind's handler, in the same
-    transaction. Refused with a Chinese message: a decided request, a step that is not the actor's,
-    a request outside the actor's scope, a return without a reason, the wrong action for the step.
+    transaction; ``add_to_payload`` adds what the deciding party supplies (the class a transfer
+    completes into) to the payload first, in the same conditional update. Refused with a Chinese
+    message: a decided request, a step that is not the actor's, a request outside the actor's
+    scope, a return without a reason, the wrong action for the step.
     """
     reason = (reason or "").strip()
     if action not in ("approve", "return", "acknowledge"):
@@ -219,8 +236,13 @@ def decide(
         if step.action == REVIEW and action == "acknowledge":
             raise ServiceError(f"“{step.label}”需要审核：通过或驳回。")
         workflow = workflow_for(request.kind)
+        if workflow.guard is not None:
+            workflow.guard(session, request)
         keys = route(request)
         values: dict[str, Any] = {"version": request.version + 1}
+        if add_to_payload and action == "approve":
+            merged = {**json.loads(request.payload), **add_to_payload}
+            values["payload"] = json.dumps(merged, ensure_ascii=False, sort_keys=True)
         if action == "return":
             values.update(state="returned", step_level=None, due_date=None, decided_at=utcnow())
         elif request.step + 1 < len(keys):
@@ -246,6 +268,8 @@ def decide(
             workflow.apply(session, request, actor)
         elif request.state == "returned" and workflow.on_return is not None:
             workflow.on_return(session, request)
+        elif request.state == "pending" and workflow.on_step is not None:
+            workflow.on_step(session, request)
         audit.record(
             session,
             actor,
@@ -255,6 +279,32 @@ def decide(
             detail=f"{workflow.label}·{step.label}" + (f"：{reason}" if reason else ""),
         )
     return request
+
+
+def events_of(session: Session, request: Request) -> list[RequestEvent]:
+    """A request's history, oldest first."""
+    return list(
+        session.exec(
+            select(RequestEvent).where(RequestEvent.request_id == request.id).order_by(col(RequestEvent.id))
+        ).all()
+    )
+
+
+def withdraw(session: Session, request: Request, actor: Actor, reason: str) -> None:
+    """Close a pending request without a decision, inside the caller's transaction (the transfer
+    it belongs to was cancelled or expired); the history records who and why."""
+    if request.state != "pending":
+        return
+    step = current_step(request)
+    result = session.execute(
+        update(Request)
+        .where(col(Request.id) == request.id, col(Request.version) == request.version)
+        .values(state="withdrawn", step_level=None, due_date=None, decided_at=utcnow(), version=request.version + 1)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ServiceError("该申请已被其他人处理，请刷新后查看。")
+    session.refresh(request)
+    _event(session, request, actor, "withdraw", step.key if step else "", reason)
 
 
 def decide_many(actor: Actor, request_ids: Sequence[int], action: str) -> list[tuple[int, str]]:

@@ -21,8 +21,8 @@ from portal.auth.actor import Actor
 from portal.auth.policy import Action, may
 from portal.data import crypto, db
 from portal.data.child_fields import GRADE_CAPS
-from portal.data.models import Child, CycleEvent, Institution, SchoolClass
-from portal.services import audit, children, workflow
+from portal.data.models import Child, CycleEvent, Institution, SchoolClass, Transfer
+from portal.services import audit, children, transfers, workflow
 from portal.services.errors import NotFound, ServiceError
 from portal.settings import get_settings
 
@@ -143,13 +143,21 @@ def graduation_preview(actor: Actor, *, today: date | None = None) -> list[Gradu
         institution = children.own_institution(session, actor)
         classes = {k: v for k, v in _classes(session, institution.id or 0, year).items() if v.grade == "大班"}
         rows = []
-        for child in _in_class(session, institution.id or 0, list(classes)):
+        in_class = _in_class(session, institution.id or 0, list(classes))
+        transferring = set(
+            session.exec(
+                select(Transfer.open_child_id).where(col(Transfer.open_child_id).in_([c.id for c in in_class]))
+            ).all()
+        )
+        for child in in_class:
             age = age_on(child.birth_date, cutoff)
             reason = ""
             if age < minimum:
                 reason = f"至 {cutoff:%Y年%m月%d日} 未满 {minimum} 周岁"
             elif child.state != "approved":
                 reason = f"学籍{children.STATE_LABELS[child.state]}，审核通过后才能毕业"
+            elif child.id in transferring:
+                reason = "正在办理转园，转园完成或撤销后才能毕业"
             rows.append(
                 GraduationRow(
                     child.id or 0,
@@ -186,6 +194,7 @@ def apply_graduation(actor: Actor, child_ids: Sequence[int], *, today: date | No
         for child in found:
             if child.state != "approved":  # changed since the preview
                 raise ServiceError(f"{child.name}的学籍已变化，请刷新后重试。")
+            transfers.refuse_if_transferring(session, child.id or 0, f"毕业（{child.name}）")
             child.state = "graduated"
             child.closed_on = today
             child.closed_reason = "毕业（升入小学）"

@@ -69,6 +69,13 @@ PAGES: dict[str, PageSpec] = {
             "key_changes",
         ),
         PageSpec(
+            "kindergarten_transfers",
+            "portal/pages/kindergarten/transfers.py",
+            "转园",
+            ":material/swap_horiz:",
+            "transfers",
+        ),
+        PageSpec(
             "kindergarten_supervision",
             "portal/pages/kindergarten/supervision.py",
             "监管信息",
@@ -81,6 +88,7 @@ PAGES: dict[str, PageSpec] = {
             "institutions", "portal/pages/common/institutions.py", "机构名录", ":material/list_alt:", "institutions"
         ),
         PageSpec("children", "portal/pages/common/children.py", "幼儿信息", ":material/child_care:", "children"),
+        PageSpec("transfers", "portal/pages/common/transfers.py", "转园监管", ":material/swap_horiz:", "transfers"),
         PageSpec(
             "arbitration", "portal/pages/common/arbitration.py", "问题学籍仲裁", ":material/gavel:", "arbitration"
         ),
@@ -118,7 +126,9 @@ def page_keys_for(actor: Actor) -> list[str]:
             if actor.duty is Duty.REVIEWER and actor.level in (Level.PROVINCE, Level.CITY, Level.COUNTY)
             else []
         )
-        return ["bureau_home", *queue, *children, *arbitration, "institutions"]
+        # Transfers touch the counties on both sides; the ministry has no part in them.
+        transfers = ["transfers"] if children and actor.level is not Level.MINISTRY else []
+        return ["bureau_home", *queue, *children, *transfers, *arbitration, "institutions"]
     if actor.level is Level.TOWNSHIP:
         return ["township_home", *queue, *children, "institutions"]
     if actor.duty is Duty.ENTRY:
@@ -131,6 +141,7 @@ def page_keys_for(actor: Actor) -> list[str]:
             "kindergarten_import",
             "kindergarten_problems",
             "kindergarten_key_changes",
+            "kindergarten_transfers",
             "kindergarten_supervision",
         ]
     # An institution's reviewer decides its own requests (key-information changes) in the queue.

@@ -17,14 +17,14 @@ from tests.conftest import DEMO_PASSWORD
 from tests.pages.conftest import ROOT, login, new_app, registered_pages, texts
 
 ROLE_PAGES = {
-    "demo-province": ({"工作台", "幼儿信息", "机构名录"}, "河南省 · 工作台", "省级领导（查看）"),
+    "demo-province": ({"工作台", "幼儿信息", "转园监管", "机构名录"}, "河南省 · 工作台", "省级领导（查看）"),
     "demo-city": (
-        {"工作台", "审核队列", "幼儿信息", "问题学籍仲裁", "机构名录"},
+        {"工作台", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
         "河南省郑州市 · 工作台",
         "地市级审核员",
     ),
     "demo-county": (
-        {"工作台", "审核队列", "幼儿信息", "问题学籍仲裁", "机构名录"},
+        {"工作台", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
         "河南省郑州市中牟县 · 工作台",
         "县级审核员",
     ),
@@ -39,6 +39,7 @@ ROLE_PAGES = {
             "批量导入",
             "问题学籍",
             "关键信息变更",
+            "转园",
             "监管信息",
         },
         "中牟县官渡镇小庙王村幼儿园",
@@ -69,6 +70,8 @@ OTHER_PAGE_FILES = {
     "portal/pages/kindergarten/problems.py": "问题学籍",
     "portal/pages/kindergarten/key_changes.py": "关键信息变更",
     "portal/pages/kindergarten/supervision.py": "监管信息",
+    "portal/pages/kindergarten/transfers.py": "转园",
+    "portal/pages/common/transfers.py": "转园监管",
     "portal/pages/admin/forms.py": "监管表单",
     "portal/pages/admin/users.py": "用户账户",
     "portal/pages/admin/townships.py": "乡镇导入",

@@ -2,11 +2,14 @@
 
 import streamlit as st
 
-from portal.services import workflow
+from portal.auth.roles import Level
+from portal.services import transfers, workflow
 from portal.services.overview import overview
 from portal.ui.guard import require_page
 from portal.ui.home import institutions_by_kind, request_table, scope_metrics, sub_region_table
 from portal.ui.layout import page_header
+from portal.ui.navigation import page_keys_for
+from portal.ui.transfers import transfer_table
 
 actor = require_page("bureau_home")
 page_header(f"{actor.scope_label} · 工作台", actor)
@@ -16,5 +19,11 @@ st.subheader("机构构成")
 institutions_by_kind(summary)
 st.subheader("逾期未处理的申请")
 request_table(workflow.overdue(actor), "没有逾期未处理的申请。")
+if actor.level is not Level.MINISTRY and "transfers" in page_keys_for(actor):
+    # A transfer involves two counties: the one whose step it is sees it above, both see it here.
+    late = transfers.overdue_transfers(actor)
+    if late:
+        st.warning(f"本辖区有 {len(late)} 个转园逾期未办结，详见“转园监管”。", icon=":material/swap_horiz:")
+        transfer_table(late)
 st.subheader(f"下级{summary.sub_level_label}概况")
 sub_region_table(summary)

@@ -17,10 +17,12 @@ db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
 regions_app = typer.Typer(help="Region reference data: official codes and townships.", no_args_is_help=True)
 secrets_app = typer.Typer(help="Local secrets for a development or pilot install.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: print figures (no pass/fail).", no_args_is_help=True)
+transfers_app = typer.Typer(help="Transfers between kindergartens (转园).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(regions_app, name="regions")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(bench_app, name="bench")
+app.add_typer(transfers_app, name="transfers")
 
 
 def _fail(message: str) -> None:
@@ -242,6 +244,16 @@ def bench_import(
         database_url=database_url or None,
         echo=lambda line: typer.echo(line, err=line.startswith("  ")),
     )
+
+
+@transfers_app.command("expire")
+def transfers_expire() -> None:
+    """Close the transfers past their deadline of working days (daily, from cron; the transfer
+    pages also do it when they open)."""
+    from portal.services.transfers import expire_transfers
+
+    count = expire_transfers()
+    typer.echo(f"transfers expired: {count}")
 
 
 def main() -> None:

@@ -401,6 +401,8 @@ def _load_children(password: str) -> None:
     children.submit_children(clerk, [second.child_id])
     workflow.decide(county, _child_requests([second.child_id])[0], "approve")
 
+    _load_life_events(clerk, county, start, today)
+
     # A guardian's application to correct a numbered child's name, waiting for demo-reviewer.
     from portal.services import key_changes
 
@@ -411,6 +413,105 @@ def _load_children(password: str) -> None:
         "监护人申请：户口簿上的姓名为“王梓晗”，入园时录入有误",
         [("监护人申请书.pdf", DEMO_PDF)],
     )
+
+
+def _numbered(clerk: Actor, reviewer: Actor, values: dict[str, object], today: date) -> int:
+    """A child entered, submitted and approved: numbered."""
+    from portal.services import children, workflow
+
+    saved = children.save_child(clerk, values, today=today)
+    children.submit_children(clerk, [saved.child_id], today=today)
+    workflow.decide(reviewer, _child_requests([saved.child_id])[0], "approve")
+    return saved.child_id
+
+
+def _number(child_id: int) -> str:
+    from portal.data.models import Child
+    from portal.services import children
+
+    with db.session_scope() as session:
+        child = session.get(Child, child_id)
+        assert child is not None
+        return children.number_of(child)
+
+
+def _load_life_events(clerk: Actor, county: Actor, start: date, today: date) -> None:
+    """A child's life after the first record, for 小庙王村幼儿园 (demo-clerk): last year's graduates,
+    a child who left, and transfers at every stage: one asked of it by 实验幼儿园 (waiting for its
+    agreement, past the sender's deadline, so flagged to the county), one to 中原区 waiting for the
+    county's review, one coming in from 实验幼儿园 waiting for it to complete, one completed."""
+    from datetime import timedelta
+
+    from portal.services import children, leaving, transfers, workflow, yearly
+
+    year = children.school_year_of(today)
+    # Last school year's 大班: two children graduated in July, their records closed, numbers kept.
+    last_year = children.school_year_of(date(start.year, 6, 1))
+    children.create_class(clerk, {"name": "大一班", "grade": "大班", "school_year": last_year})
+    graduates = [
+        _numbered(
+            clerk,
+            county,
+            _child(name, gender, birth, "大一班", date(start.year - 3, 9, 1), "id", sequence, "410122"),
+            date(start.year, 6, 1),
+        )
+        for name, gender, birth, sequence in (
+            ("徐子墨", "男", date(start.year - 6, 3, 14), 31),
+            ("何雨萱", "女", date(start.year - 6, 7, 2), 32),
+        )
+    ]
+    yearly.apply_graduation(clerk, graduates, today=date(start.year, 7, 10))
+
+    # A child who left with her parents for another province.
+    left = _numbered(
+        clerk, county, _child("吴佳琪", "女", date(start.year - 4, 4, 21), "中一班", start, "id", 33, "410122"), today
+    )
+    leaving.request_leave(
+        clerk, left, "left", max(start, today - timedelta(days=20)), "随父母迁往江苏省苏州市", today=today
+    )
+    workflow.decide(county, workflow.queue(county, kind=leaving.KIND_LEAVE).rows[0].id, "approve")
+
+    lab, lab_county = _actor("demo-clerk-4101220004"), county
+    children.create_class(lab, {"name": "中一班", "grade": "中班", "school_year": year})
+    children.create_class(lab, {"name": "小一班", "grade": "小班", "school_year": year})
+    lab_class = children.list_classes(lab)
+    ours = {c.name: c.id for c in children.list_classes(clerk)}
+
+    # 实验幼儿园 asks for 张欣怡 (approved above); 小庙王村 has not answered in time.
+    asked = next(r for r in children.list_children(clerk, name="张欣怡").rows)
+    transfers.start_transfer(
+        lab,
+        _number(asked.id),
+        "张欣怡",
+        lab_class[0].id,
+        "随父母搬至县城居住",
+        today=max(start, today - timedelta(days=12)),
+    )
+
+    # 伊河路幼儿园 (中原区) asks for 马浩宇; 小庙王村 agreed; 中牟县 reviews next (across counties).
+    leaver = _numbered(
+        clerk, county, _child("马浩宇", "男", date(start.year - 5, 10, 5), "大一班", start, "id", 34, "410122"), today
+    )
+    other = _actor("demo-clerk-4101020001")
+    transfer_id = transfers.start_transfer(
+        other, _number(leaver), "马浩宇", children.list_classes(other)[0].id, "父母工作调动至郑州市中原区", today=today
+    )
+    transfers.agree(clerk, transfer_id, today=today)
+
+    # 小庙王村 asks 实验幼儿园 for 高梓萌; it agreed; 小庙王村 completes it (待本园办理转入).
+    coming = _numbered(
+        lab, lab_county, _child("高梓萌", "女", date(start.year - 3, 2, 11), "小一班", start, "id", 35, "410122"), today
+    )
+    transfer_id = transfers.start_transfer(clerk, _number(coming), "高梓萌", ours["小一班"], "离家更近", today=today)
+    transfers.agree(lab, transfer_id, today=today)
+
+    # 罗一鸣 came from 实验幼儿园 last month: completed, his record and number unchanged.
+    came = _numbered(
+        lab, lab_county, _child("罗一鸣", "男", date(start.year - 4, 8, 19), "中一班", start, "id", 36, "410122"), today
+    )
+    transfer_id = transfers.start_transfer(clerk, _number(came), "罗一鸣", ours["中一班"], "随祖父母居住", today=today)
+    transfers.agree(lab, transfer_id, today=today)
+    transfers.complete(clerk, transfer_id, ours["中一班"])
 
 
 # A one-page PDF standing in for the guardian's signed application (demo data only).

@@ -345,6 +345,17 @@ def _kinds_acting(level: Level, action: str) -> list[str]:
     return [wf.kind for wf in _WORKFLOWS.values() if any(s.level is level and s.action == action for s in wf.steps)]
 
 
+def _kinds_for(actor: Actor) -> list[str]:
+    """The kinds with a step at the actor's level that the actor's duty takes (an institution's
+    reviewer does not see the steps meant for its clerk)."""
+    _load_kinds()
+    return [
+        wf.kind
+        for wf in _WORKFLOWS.values()
+        if any(s.level is actor.level and actor.duty in s.duties for s in wf.steps)
+    ]
+
+
 def _queue_conditions(
     actor: Actor,
     kind: str | None,
@@ -356,6 +367,7 @@ def _queue_conditions(
     conditions: list[Any] = [
         col(Request.state) == "pending",
         col(Request.step_level) == actor.level.value,
+        col(Request.kind).in_(_kinds_for(actor)),
         scope_filter(actor, Request),
     ]
     if kind:

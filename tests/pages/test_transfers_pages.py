@@ -47,7 +47,7 @@ def test_a_transfer_started_agreed_and_completed_on_the_pages(actors: dict[str, 
     child_id, number = numbered(actors)
     receiver, class_id = receiver_with_class(SAME_COUNTY)
     at = open_page(receiver.username)
-    assert "转园" in [t.value for t in at.title]
+    assert "转园办理" in [t.value for t in at.title]
     assert "学籍号不变" in texts(at)
     start(at, number, "李小名", class_id)
     assert not at.exception, at.exception

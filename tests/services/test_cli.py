@@ -11,6 +11,7 @@ from sqlmodel import func, select
 from typer.testing import CliRunner
 
 from portal.__main__ import app
+from portal.auth.actor import Actor
 from portal.auth.passwords import verify_password
 from portal.data import db
 from portal.data.models import Region, User
@@ -178,3 +179,20 @@ def test_the_module_lists_the_import_and_bench_commands() -> None:
         [sys.executable, "-m", "portal", "bench", "import", "--help"], capture_output=True, text=True, check=True
     )
     assert "--children" in bench.stdout and "--rows" in bench.stdout and "--database-url" in bench.stdout
+
+
+def test_transfers_expire_command(actors: dict[str, Actor]) -> None:
+    from datetime import timedelta
+
+    from portal.services import transfers, workflow
+    from tests.factories import clerk_of, with_class
+    from tests.services.test_transfers import numbered
+
+    _, number = numbered(actors)
+    receiver = clerk_of("4101220004")
+    old = workflow.local_today() - timedelta(days=70)
+    transfers.start_transfer(receiver, number, "李小明", with_class(receiver).id, "迁居", today=old)
+    result = runner.invoke(app, ["transfers", "expire"])
+    assert result.exit_code == 0 and "transfers expired: 1" in result.output
+    assert runner.invoke(app, ["transfers", "expire"]).output.strip() == "transfers expired: 0"
+    assert transfers.list_transfers(receiver)[0].state == "expired"

@@ -13,7 +13,7 @@ from portal.auth.actor import Actor
 from portal.auth.roles import Level
 from portal.data import db
 from portal.data.models import AuditLog, Child, Request, Transfer
-from portal.services import children, key_changes, leaving, transfers, workflow, yearly
+from portal.services import children, history, key_changes, leaving, transfers, workflow, yearly
 from portal.services.errors import NotFound, ServiceError, ValidationError
 from portal.services.workdays import add_working_days
 from tests.factories import clerk_of, resident_id, reviewer_of, with_class
@@ -134,6 +134,11 @@ def test_a_transfer_between_two_counties_is_reviewed_by_both(actors: dict[str, A
         ("转入地县级审核", "审核通过"),
         ("转入园办理", "审核通过"),
     ]
+    # The record's history, seen from its new kindergarten: entered and approved at the old one,
+    # then the transfer.
+    kinds = [(e.kind_label, e.action) for e in history.child_history(receiver, child_id)]
+    assert kinds[:2] == [("幼儿信息审核", "提交"), ("幼儿信息审核", "审核通过")]
+    assert kinds[-1] == ("转园（转入）", "审核通过") and len(kinds) == 8
     # The new county sees the child; the old one no longer does.
     assert child_id in [r.id for r in children.list_children(receiver_county).rows]
     assert child_id not in [r.id for r in children.list_children(sender_county).rows]

@@ -13,7 +13,7 @@ from portal.ui.transfers import history_panel, transfer_table
 FLASH = "transfers_flash"
 
 actor = require_page("kindergarten_transfers")
-page_header("转园", actor)
+page_header("转园办理", actor)
 settings = get_settings()
 within = "同一县区内的转园也需两地县级审核。" if settings.transfer_county_review else "同一县区内的转园无需县级审核。"
 st.caption(

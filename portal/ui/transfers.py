@@ -22,7 +22,8 @@ def deadline_text(row: TransferRow) -> str:
     return f"剩 {row.days_left} 个工作日"
 
 
-def transfer_frame(rows: Sequence[TransferRow], *, with_direction: bool = False) -> pd.DataFrame:
+def transfer_frame(rows: Sequence[TransferRow], *, with_direction: bool = False, hide: str = "") -> pd.DataFrame:
+    """The transfers as a table; ``hide`` leaves out one column (the kindergarten's own side)."""
     records = []
     for r in rows:
         record = {"编号": r.id}
@@ -43,15 +44,23 @@ def transfer_frame(rows: Sequence[TransferRow], *, with_direction: bool = False)
                 "结果说明": r.closed_reason,
             }
         )
+        record.pop(hide, None)
         records.append(record)
     return pd.DataFrame(records)
 
 
-def transfer_table(rows: Sequence[TransferRow], *, with_direction: bool = False) -> None:
+def transfer_table(rows: Sequence[TransferRow], *, with_direction: bool = False, hide: str = "") -> None:
     if not rows:
         st.caption("暂无转园记录。")
         return
-    st.dataframe(transfer_frame(rows, with_direction=with_direction), hide_index=True, width="stretch")
+    st.dataframe(transfer_frame(rows, with_direction=with_direction, hide=hide), hide_index=True, width="stretch")
+
+
+def step_note(row: TransferRow, verb: str) -> str:
+    """The deadline line of a transfer waiting for this kindergarten, red when it has passed."""
+    if row.overdue:
+        return f":red[**已逾期**：本步应在 {row.step_due} 前{verb}，整个转园须在 {row.due_date} 前办结]"
+    return f"本步期限：{row.step_due}　办结期限：{row.due_date}"
 
 
 def history_panel(actor: Actor, rows: Sequence[TransferRow], key: str) -> None:

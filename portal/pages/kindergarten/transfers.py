@@ -8,7 +8,7 @@ from portal.services import children, transfers
 from portal.settings import get_settings
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
-from portal.ui.transfers import history_panel, transfer_table
+from portal.ui.transfers import history_panel, step_note, transfer_table
 
 FLASH = "transfers_flash"
 
@@ -51,7 +51,12 @@ with tab_in:
             )
             name = right.text_input("幼儿姓名 *", max_chars=50, key="transfer_name")
             class_id = left.selectbox(
-                "转入班级 *", list(class_labels), format_func=class_labels.get, index=None, key="transfer_class"
+                "转入班级 *",
+                list(class_labels),
+                format_func=class_labels.get,
+                index=None,
+                placeholder="请选择本学年的班级",
+                key="transfer_class",
             )
             reason = right.text_input("转园原因 *", max_chars=200, placeholder="如：随父母迁居", key="transfer_reason")
             st.caption("学籍号和姓名须与原幼儿园登记的一致（见家长提供的学籍卡或转园申请）。")
@@ -66,7 +71,8 @@ with tab_in:
         for row in to_complete:
             with st.container(border=True):
                 st.markdown(f"**{row.child_name}**　学籍号 {row.student_number}　来自 {row.from_name}")
-                st.caption(f"转园原因：{row.reason}　本步期限：{row.step_due}　办结期限：{row.due_date}")
+                st.caption(f"转园原因：{row.reason}")
+                st.markdown(step_note(row, "办理"))
                 default = list(class_labels).index(row.class_id) if row.class_id in class_labels else None
                 left, right = st.columns([3, 1])
                 chosen = left.selectbox(
@@ -94,7 +100,7 @@ with tab_in:
                         flash_and_rerun(FLASH, f"转园 {chosen_id} 已撤销。")
 
     st.subheader("本园转入记录")
-    transfer_table(incoming)
+    transfer_table(incoming, hide="转入园")
 
 with tab_out:
     if to_answer:
@@ -102,7 +108,8 @@ with tab_out:
         for row in to_answer:
             with st.container(border=True):
                 st.markdown(f"**{row.child_name}**　学籍号 {row.student_number}　转往 {row.to_name}")
-                st.caption(f"转园原因：{row.reason}　须在 {row.step_due} 前答复")
+                st.caption(f"转园原因：{row.reason}")
+                st.markdown(step_note(row, "答复"))
                 left, right = st.columns([3, 1])
                 refusal = left.text_input(
                     "拒绝理由（拒绝时必填）",
@@ -124,6 +131,6 @@ with tab_out:
         st.caption("没有等待本园同意的转园申请。")
     st.subheader("本园转出记录")
     st.caption("正在转出的幼儿在转园办结或撤销前不能办理离园、毕业或关键信息变更。")
-    transfer_table(outgoing)
+    transfer_table(outgoing, hide="转出园")
 
 history_panel(actor, rows, "kindergarten_transfers")

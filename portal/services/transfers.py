@@ -466,6 +466,10 @@ def expire_transfers(today: date | None = None) -> int:
     today = today or workflow.local_today()
     reason = f"超过 {get_settings().transfer_days} 个工作日未办结，系统自动终止"
     count = 0
+    lapsed = select(Transfer.id).where(col(Transfer.state).in_(OPEN), col(Transfer.due_date) < today)
+    with db.session_scope() as session:  # the usual case, nothing lapsed: no write lock taken
+        if session.exec(lapsed.limit(1)).first() is None:
+            return 0
     with db.session_scope(write=True) as session:
         due = session.exec(select(Transfer).where(col(Transfer.state).in_(OPEN), col(Transfer.due_date) < today)).all()
         for transfer in due:

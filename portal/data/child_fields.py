@@ -1,7 +1,7 @@
 """A child's record and a class, declared once (DESIGN.md pattern 5; MISSION.md R3.1–R3.3).
 
 The form, the server-side checks, the Excel template, the import mapping and the export columns
-are all derived from ``CHILD``. ``PERSONAL`` lists the fields stored encrypted with a keyed hash.
+are all derived from ``CHILD``. ``PERSONAL`` lists the fields stored encrypted and shown masked.
 """
 
 from __future__ import annotations
@@ -24,6 +24,18 @@ ETHNICITIES: tuple[str, ...] = (
     "塔吉克族", "怒族", "乌孜别克族", "俄罗斯族", "鄂温克族", "德昂族", "保安族", "裕固族", "京族", "塔塔尔族",
     "独龙族", "鄂伦春族", "赫哲族", "门巴族", "珞巴族", "基诺族", "其他", "外国血统中国籍人士",
 )  # fmt: skip
+# Provincial-level divisions whose institutions issue student numbers in the national system (the 31
+# of the mainland; Hong Kong, Macao and Taiwan issue none), by GB/T 2260 code: the province a child
+# transferred in from (§27.3). The deployment's own province is refused at check time.
+ORIGIN_PROVINCES: dict[str, str] = {
+    "北京市": "11", "天津市": "12", "河北省": "13", "山西省": "14", "内蒙古自治区": "15",
+    "辽宁省": "21", "吉林省": "22", "黑龙江省": "23", "上海市": "31", "江苏省": "32",
+    "浙江省": "33", "安徽省": "34", "福建省": "35", "江西省": "36", "山东省": "37",
+    "河南省": "41", "湖北省": "42", "湖南省": "43", "广东省": "44", "广西壮族自治区": "45",
+    "海南省": "46", "重庆市": "50", "四川省": "51", "贵州省": "52", "云南省": "53",
+    "西藏自治区": "54", "陕西省": "61", "甘肃省": "62", "青海省": "63", "宁夏回族自治区": "64",
+    "新疆维吾尔自治区": "65",
+}  # fmt: skip
 FLAGS: tuple[tuple[str, str], ...] = (
     ("flag_poverty", "建档立卡贫困家庭"),
     ("flag_disabled", "残疾幼儿"),
@@ -53,11 +65,26 @@ CHILD = Section(
         FieldSpec("enrolment_date", "入园日期", kind="date", required=True),
         FieldSpec("class_name", "班级", required=True, max_length=50, help="本学年已建立的班级名称"),
         *(FieldSpec(name, label, kind="bool") for name, label in FLAGS),
+        FieldSpec(
+            "origin_province",
+            "外省转入·原省份",
+            kind="choice",
+            choices=tuple(ORIGIN_PROVINCES),
+            help="从外省转入的幼儿填写原就读幼儿园所在的省份，并填写原学籍号；其他幼儿不填",
+        ),
+        FieldSpec(
+            "origin_number",
+            "外省转入·原学籍号",
+            max_length=19,
+            help="外省已发给该幼儿的学籍号（G、J 或 L 开头，共 19 位）；审核通过后沿用该号码",
+        ),
     ),
 )
 
-# Stored encrypted, with a keyed hash beside them; shown masked (DESIGN.md pattern 7).
-PERSONAL: tuple[str, ...] = ("document_number", "guardian1_phone", "guardian2_phone")
+# Stored encrypted (all but the origin number with a keyed hash beside them); shown masked, and
+# left blank on an edit form to keep the stored value (DESIGN.md pattern 7).
+PERSONAL: tuple[str, ...] = ("document_number", "guardian1_phone", "guardian2_phone", "origin_number")
+ORIGIN_FIELDS: tuple[str, ...] = ("origin_province", "origin_number")
 KEY_FIELDS: tuple[str, ...] = ("name", "gender", "birth_date", "document_type", "document_number")
 
 CLASS = Section(

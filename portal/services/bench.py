@@ -250,7 +250,7 @@ def _workbook(rows: int, seeded: int, today: date) -> bytes:
             "flag_left_behind": "是" if index % 7 == 0 else "否",
             "flag_orphan": "否",
         }
-        sheet.append([values[spec.name] for spec in CHILD.fields])
+        sheet.append([values.get(spec.name, "") for spec in CHILD.fields])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

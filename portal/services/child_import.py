@@ -180,7 +180,8 @@ def _instructions() -> list[str]:
         "“是/否”列可以留空（视为“否”）。",
         "6. 班级须是本学年已在“班级管理”中建立的班级名称。",
         "7. 证件类型为“无证件”时，证件号码不填。",
-        "8. 姓名可以含生僻字（如“𠮷”）和间隔号“·”，请按户口簿填写。",
+        "8. 姓名可以含生僻字（如“𠮷”）和间隔号“·”，请按户口簿填写。从外省转入的幼儿同时填写“外省转入·原省份”和"
+        "“外省转入·原学籍号”（审核通过后沿用该学籍号），其他幼儿这两列不填。",
         f"9. 单元格中不能使用公式；文件不超过 {settings.import_max_mb} MB、{settings.import_max_rows} 行。"
         "也可以另存为 CSV（UTF-8 或 GBK 编码）后导入。",
         "10. 同一文件可以重复导入：已导入但未提交的幼儿按证件号码更新，不会重复登记；"
@@ -810,7 +811,13 @@ def import_children(
         for chunk in _chunks(parsed.rows, CHUNK):
             staged: list[tuple[_Row, dict[str, Any]]] = []  # (row, the child table's columns)
             for row in chunk:
-                checked = children.check_child(row.raw, class_names=class_names, today=today, known_region=known_region)
+                checked = children.check_child(
+                    row.raw,
+                    class_names=class_names,
+                    today=today,
+                    known_region=known_region,
+                    province_code=institution.province_code,
+                )
                 problems = {**checked.errors, **row.pre_errors}
                 if problems:
                     errors[row.number] = RowError(row.number, row.name, _messages(problems))

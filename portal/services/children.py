@@ -5,7 +5,8 @@ A child's record goes saved → submitted → approved (or returned, with the re
 Approval runs the duplicate check: the same document number anywhere in the province, or, for a
 child without a document, the same name, gender and birth date. A child who passes gets a
 student number (G / J / L) that never changes; one who fails becomes a problem record
-(``portal.services.problems``).
+(``portal.services.problems``). A child transferred in from another province (§27.3) is entered
+with that province and the number it gave the child, and keeps that number when approved here.
 
 ID numbers, student numbers and guardians' phones are stored encrypted with a keyed hash; every
 list and export shows them masked. ``reveal`` shows one number to a user who may, with a reason,
@@ -32,13 +33,19 @@ from portal.auth.policy import Action, may, require, scope_filter
 from portal.auth.roles import Level
 from portal.clock import utcnow
 from portal.data import crypto, db
-from portal.data.child_fields import CHILD, CLASS, FLAGS, GRADE_CAPS
+from portal.data.child_fields import CHILD, CLASS, FLAGS, GRADE_CAPS, ORIGIN_PROVINCES
 from portal.data.choices import DocumentType
 from portal.data.fields import clean, display
 from portal.data.models import Child, Institution, NumberSequence, Region, Request, RequestEvent, SchoolClass
 from portal.services import audit, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
-from portal.services.identity import check_document, student_number_g, student_number_j, student_number_l
+from portal.services.identity import (
+    check_document,
+    is_student_number,
+    student_number_g,
+    student_number_j,
+    student_number_l,
+)
 from portal.services.workflow import Step, Workflow
 from portal.settings import get_settings
 
@@ -148,11 +155,13 @@ def check_child(
     today: date,
     known_region: Callable[[str], bool] | None = None,
     existing_document: str | None = None,
+    province_code: str | None = None,
 ) -> CheckedChild:
     """Check one child's values by the rules of the form (the import uses the same function).
 
     Each error names its field, in Chinese. ``existing_document`` is the stored number of a
     record being edited, used when the form leaves the number blank ("unchanged").
+    ``province_code`` is the institution's province: a child does not transfer in from it.
     """
     raw = dict(raw)
     if raw.get("name") is not None:
@@ -228,10 +237,78 @@ def check_child(
         given = [values.get(f"{prefix}_{part}") for part in ("relation", "name", "phone")]
         if prefix == "guardian2" and any(given) and not all(given):
             errors.setdefault("guardian2_name", "监护人二的关系、姓名和电话应同时填写，或都不填。")
+    check_origin(values, errors, birth=birth, province_code=province_code)
     class_name = values.get("class_name")
     if class_name and "class_name" not in errors and class_name not in set(class_names):
         errors["class_name"] = f"班级“{class_name}”不存在：请先在“班级管理”中建立本学年的班级。"
     return result
+
+
+def _number_problem(number: str, label: str) -> str | None:
+    """What is wrong with the shape of a student number, or None."""
+    if len(number) != 19:
+        return f"{label}应为 19 位（1 个字母加 18 位），当前为 {len(number)} 位。"
+    if number[0] not in "GJL":
+        return f"{label}应以 G、J 或 L 开头。"
+    if not is_student_number(number):
+        return f"{label}的格式或校验位不正确：请核对外省学籍系统中的号码是否抄错。"
+    return None
+
+
+def check_origin(
+    values: dict[str, Any], errors: dict[str, str], *, birth: date | None, province_code: str | None
+) -> None:
+    """The out-of-province fields (§27.3): both or none; not the institution's own province; the
+    number shaped like a student number, a G number equal to G + the child's resident ID number
+    and a J or L number carrying the child's birth date. Normalises ``origin_number`` in place."""
+    province_label, number_label = CHILD.spec("origin_province").label, CHILD.spec("origin_number").label
+    province = values.get("origin_province")
+    number = (values.get("origin_number") or "").replace(" ", "").upper()
+    values["origin_number"] = number or None
+    if "origin_province" in errors or "origin_number" in errors or not (province or number):
+        return
+    if not number:
+        errors["origin_number"] = (
+            f"选择了{province_label}“{province}”，请填写{number_label}（外省发给该幼儿的学籍号）。"
+        )
+        return
+    if not province:
+        errors["origin_province"] = f"填写了{number_label}，请选择{province_label}（幼儿从哪个省份转入）。"
+        return
+    if province_code and ORIGIN_PROVINCES.get(province) == province_code:
+        errors["origin_province"] = (
+            f"{province_label}不能是本省（{province}）：本省幼儿园之间转园请办理转园手续，不按外省转入登记。"
+        )
+        return
+    problem = _number_problem(number, number_label)
+    if problem:
+        errors["origin_number"] = problem
+        return
+    document_type = values.get("document_type")
+    if number[0] == "G":
+        if "document_type" in errors or "document_number" in errors:
+            return  # the document is wrong already: its own message says so
+        if document_type != DocumentType.RESIDENT_ID or not values.get("document_number"):
+            errors["origin_number"] = (
+                f"{number_label}以 G 开头，是由居民身份证号码生成的学籍号：请选择证件类型“居民身份证”并填写"
+                "该幼儿的身份证号码，或核对学籍号。"
+            )
+        elif number != student_number_g(values["document_number"]):
+            errors["origin_number"] = (
+                f"{number_label}以 G 开头时应为“G”加该幼儿的居民身份证号码，与所填证件号码不一致：请核对。"
+            )
+        return
+    encoded = number[7:15]
+    try:
+        born = date(int(encoded[:4]), int(encoded[4:6]), int(encoded[6:8]))
+    except ValueError:
+        errors["origin_number"] = f"{number_label}第 8–15 位的出生日期“{encoded}”不是有效日期：请核对。"
+        return
+    if birth is not None and born != birth:
+        errors["origin_number"] = (
+            f"{number_label}第 8–15 位的出生日期（{born.isoformat()}）与幼儿的出生日期（{birth.isoformat()}）"
+            "不一致：请核对学籍号或出生日期。"
+        )
 
 
 def identity_key(name: str, gender: str, birth: str) -> str:
@@ -278,6 +355,12 @@ def column_values(values: dict[str, Any], institution: Institution, class_id: in
         row[f"{prefix}_phone_hash"] = crypto.lookup_hash(phone, CTX_PHONE) if phone else None
     for name, _label in FLAGS:
         row[name] = bool(values.get(name))
+    origin = values.get("origin_number")
+    # A masked number comes from a stored record's shown values (a key change re-checks the whole
+    # record): it is never stored, the record keeps the origin it has.
+    if not (origin and "*" in origin):
+        row["origin_province"] = (values.get("origin_province") or "") if origin else ""
+        row["origin_number_cipher"] = crypto.encrypt(origin, CTX_STUDENT_NUMBER) if origin else None
     return row
 
 
@@ -442,6 +525,8 @@ def save_child(
             for name in ("guardian1_phone", "guardian2_phone"):
                 if not raw.get(name) and raw.get(name.replace("phone", "name")):
                     raw[name] = decrypt_field(getattr(existing, f"{name}_cipher"), CTX_PHONE)
+            if not raw.get("origin_number") and raw.get("origin_province"):
+                raw["origin_number"] = decrypt_field(existing.origin_number_cipher, CTX_STUDENT_NUMBER)
         existing_document = decrypt_field(existing.id_cipher, CTX_DOCUMENT) if existing is not None else None
         checked = check_child(
             raw,
@@ -449,6 +534,7 @@ def save_child(
             today=today,
             known_region=known_region_lookup(session),
             existing_document=existing_document,
+            province_code=institution.province_code,
         )
         if not checked.ok:
             raise ValidationError(checked.errors)
@@ -459,6 +545,13 @@ def save_child(
         if clash is not None:
             raise ValidationError({"document_number": f"本园已登记证件号码相同的幼儿（{clash.name}），请勿重复录入。"})
         warnings = list(checked.warnings)
+        if values.get("origin_number"):
+            holder = number_holder(session, values["origin_number"])
+            if holder is not None and holder.id != child_id:
+                warnings.append(
+                    f"外省转入·原学籍号已被本省记录（{holder.name}）使用：请核实该幼儿是否确从外省转入；"
+                    "提交审核后将作为问题学籍处理。"
+                )
         in_class = session.exec(
             select(func.count())
             .select_from(Child)
@@ -509,6 +602,7 @@ def masked_values(values: dict[str, Any]) -> dict[str, Any]:
     """The values with personal numbers masked, for audit rows and request payloads."""
     shown = dict(values)
     shown["document_number"] = crypto.mask(values.get("document_number"))
+    shown["origin_number"] = crypto.mask(values.get("origin_number"), 7, 4)
     for name in ("guardian1_phone", "guardian2_phone"):
         shown[name] = crypto.mask(values.get(name), 3, 4)
     return shown
@@ -562,6 +656,12 @@ class ChildRow:
     return_reason: str
     institution_name: str
     overdue: bool
+    origin_province: str = ""  # transferred in from this province (§27.3); "" for other children
+
+    @property
+    def origin_mark(self) -> str:
+        """The mark of a child transferred in from another province, e.g. 外省转入（河北省）; else ""."""
+        return f"外省转入（{self.origin_province}）" if self.origin_province else ""
 
 
 @dataclass(frozen=True)
@@ -587,6 +687,7 @@ def child_row(child: Child, class_name: str, institution_name: str, today: date)
         return_reason=child.return_reason,
         institution_name=institution_name,
         overdue=child.state in ("saved", "returned") and record_deadline(child.enrolment_date) < today,
+        origin_province=child.origin_province,
     )
 
 
@@ -685,6 +786,8 @@ def form_values(child: Child, class_name: str) -> dict[str, Any]:
         )
     for name, _label in FLAGS:
         values[name] = getattr(child, name)
+    values["origin_province"] = child.origin_province or None
+    values["origin_number"] = crypto.mask(decrypt_field(child.origin_number_cipher, CTX_STUDENT_NUMBER), 7, 4)
     return values
 
 
@@ -709,6 +812,7 @@ REVEALABLE = {
     "student_number": ("student_number_cipher", CTX_STUDENT_NUMBER, "学籍号"),
     "guardian1_phone": ("guardian1_phone_cipher", CTX_PHONE, "监护人一电话"),
     "guardian2_phone": ("guardian2_phone_cipher", CTX_PHONE, "监护人二电话"),
+    "origin_number": ("origin_number_cipher", CTX_STUDENT_NUMBER, "外省转入·原学籍号"),
 }
 
 
@@ -876,8 +980,12 @@ def _temporary_documents() -> set[str]:
 
 
 def new_student_number(session: Session, child: Child) -> tuple[str, str]:
-    """(kind, number) for a child passing the check: G + resident ID; L (temporary) for the
+    """(kind, number) for a child passing the check: the number another province gave a child
+    transferred in from there (kept: one number for life); G + resident ID; L (temporary) for the
     document types configured; otherwise J + region + birth date + sequence + check character."""
+    origin = decrypt_field(child.origin_number_cipher, CTX_STUDENT_NUMBER)
+    if origin:
+        return origin[0], origin
     number = decrypt_field(child.id_cipher, CTX_DOCUMENT)
     if child.document_type == DocumentType.RESIDENT_ID and number:
         return "G", student_number_g(number)
@@ -907,6 +1015,12 @@ def number_of(child: Child) -> str:
     return decrypt_field(child.student_number_cipher, CTX_STUDENT_NUMBER)
 
 
+def number_holder(session: Session, number: str) -> Child | None:
+    """The record that holds this student number in the deployment (its keyed hash), if any."""
+    key = crypto.lookup_hash(number, CTX_STUDENT_NUMBER)
+    return session.exec(select(Child).where(col(Child.student_number_hash) == key)).first()
+
+
 def approve_child(session: Session, child: Child, actor: Actor) -> str | None:
     """Run the duplicate check; give a number (kept if the record already has one) or make the
     record a problem record. Returns the dispute's reason when it fails, else None."""
@@ -927,14 +1041,14 @@ def approve_child(session: Session, child: Child, actor: Actor) -> str | None:
             give_number(session, child, kind, number)
             session.flush()
     except IntegrityError:
-        # Someone else holds this number (a concurrent approval of the same ID): a problem record.
+        # Someone else holds this number (a concurrent approval of the same ID, a closed record, or
+        # a record of this province already holding the number a child brought from another
+        # province): a problem record, not a failed approval.
         session.refresh(child)
-        holder = session.exec(
-            select(Child).where(Child.student_number_hash == crypto.lookup_hash(number, CTX_STUDENT_NUMBER))
-        ).first()
+        holder = number_holder(session, number)
         if holder is None:
             raise
-        problems.open_dispute(session, child, holder, actor)
+        problems.open_dispute(session, child, holder, actor, kind="same_number" if child.origin_number_cipher else None)
         return "duplicate"
     audit.record(
         session,
@@ -942,7 +1056,8 @@ def approve_child(session: Session, child: Child, actor: Actor) -> str | None:
         "student_number_issue",
         object_type="child",
         object_id=child.id or "",
-        detail=f"{child.name}：{crypto.mask(number, 7, 4)}（{kind}）",
+        detail=f"{child.name}：{crypto.mask(number, 7, 4)}（{kind}）"
+        + (f"，沿用{child.origin_province}的学籍号" if child.origin_province else ""),
     )
     return None
 

@@ -64,6 +64,7 @@ def _plain_values(child: Child, class_name: str) -> dict[str, Any]:
     for prefix in ("guardian1", "guardian2"):
         phone = children.decrypt_field(getattr(child, f"{prefix}_phone_cipher"), children.CTX_PHONE)
         values[f"{prefix}_phone"] = phone or None
+    values["origin_number"] = children.decrypt_field(child.origin_number_cipher, children.CTX_STUDENT_NUMBER) or None
     return values
 
 

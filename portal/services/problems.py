@@ -34,7 +34,14 @@ from portal.settings import get_settings
 
 KIND_RESTORE = "child_restore"
 
-KIND_LABELS = {"same_id": "证件号码重复", "same_identity": "姓名、性别、出生日期相同（无证件）"}
+KIND_LABELS = {
+    "same_id": "证件号码重复",
+    "same_identity": "姓名、性别、出生日期相同（无证件）",
+    "same_number": "学籍号重复（外省转入）",
+}
+# Two records sharing a document number, or the student number a child brought from another
+# province, cannot both be kept as different children: one side corrects its record.
+SHARED_NUMBER_KINDS = ("same_id", "same_number")
 STATE_LABELS = {"open": "待处理", "arbitration": "待仲裁", "decided": "已仲裁", "closed": "已解决"}
 OUTCOME_LABELS = {
     "keep_child": "保留提出方记录",
@@ -55,9 +62,10 @@ def _arbiter_scope(first: Institution, second: Institution) -> tuple[str, str | 
     return Level.PROVINCE.value, None, None
 
 
-def open_dispute(session: Session, child: Child, other: Child, actor: Actor) -> Dispute:
+def open_dispute(session: Session, child: Child, other: Child, actor: Actor, kind: str | None = None) -> Dispute:
     """Make ``child`` a problem record against ``other`` (in the approving transaction). A dispute
-    already open between the two is reused, so each pair has one."""
+    already open between the two is reused, so each pair has one. ``kind`` defaults to the
+    duplicate check's (same document number, or same name, gender and birth date)."""
     existing = session.exec(
         select(Dispute).where(
             col(Dispute.state).in_(("open", "arbitration")),
@@ -73,7 +81,7 @@ def open_dispute(session: Session, child: Child, other: Child, actor: Actor) -> 
         assert first is not None and second is not None
         level, city_code, county_code = _arbiter_scope(first, second)
         existing = Dispute(
-            kind="same_id" if child.id_hash else "same_identity",
+            kind=kind or ("same_id" if child.id_hash else "same_identity"),
             child_id=child.id or 0,
             other_child_id=other.id or 0,
             institution_id=child.institution_id,
@@ -358,6 +366,8 @@ def arbitrate(actor: Actor, dispute_id: int, outcome: str, reason: str) -> Dispu
             raise ServiceError(f"该问题学籍应由{LEVEL_LABELS[dispute.level]}教育行政部门的审核人员仲裁。")
         if outcome == "different" and dispute.kind == "same_id":
             raise ServiceError("两条记录的证件号码相同，不能认定为不同幼儿：请由录错的一方更正证件号码。")
+        if outcome == "different" and dispute.kind == "same_number":
+            raise ServiceError("两条记录的学籍号相同，不能都保留：请由录错的一方更正外省转入·原学籍号。")
         child = session.get(Child, dispute.child_id)
         other = session.get(Child, dispute.other_child_id)
         assert child is not None and other is not None

@@ -15,7 +15,7 @@ from dateutil.relativedelta import relativedelta
 from portal.auth.actor import Actor
 from portal.auth.policy import Action, may
 from portal.clock import format_local
-from portal.data.child_fields import CHILD, FLAGS, PERSONAL
+from portal.data.child_fields import CHILD, FLAGS, ORIGIN_FIELDS, PERSONAL
 from portal.data.fields import FieldSpec
 from portal.services import children, problems
 from portal.services.children import ChildDetail, ChildRow, ClassRow
@@ -63,6 +63,7 @@ REVEAL_LABELS = {
     "student_number": "学籍号",
     "guardian1_phone": "监护人一电话",
     "guardian2_phone": "监护人二电话",
+    "origin_number": "外省转入·原学籍号",
 }
 
 
@@ -93,6 +94,7 @@ def child_frame(rows: Sequence[ChildRow], *, with_institution: bool = False) -> 
                 "证件号码": r.document_masked or "—",
                 "学籍号": r.student_number_masked or "—",
                 "入园日期": r.enrolment_date.isoformat(),
+                "学籍来源": r.origin_mark,
                 "驳回理由": r.return_reason or "",
             }
         )
@@ -101,10 +103,12 @@ def child_frame(rows: Sequence[ChildRow], *, with_institution: bool = False) -> 
 
 
 def child_table(rows: Sequence[ChildRow], *, with_institution: bool = False) -> None:
-    """The table, overdue notes in red (nothing when there are no rows)."""
+    """The table, overdue notes in red (nothing when there are no rows); the columns of the
+    return reason and of the out-of-province mark only when a row has one."""
     frame = child_frame(rows, with_institution=with_institution)
-    if not frame["驳回理由"].any():
-        frame = frame.drop(columns=["驳回理由"])
+    for optional in ("学籍来源", "驳回理由"):
+        if not frame[optional].any():
+            frame = frame.drop(columns=[optional])
     styled = frame.style.map(lambda v: RED if v else "", subset=["建档提醒"]).map(
         lambda v: RED if v in (children.STATE_LABELS["returned"], children.STATE_LABELS["problem"]) else "",
         subset=["状态"],
@@ -135,7 +139,19 @@ def child_label(row: ChildRow) -> str:
     parts = [row.name, row.class_name or "未分班", row.state_label]
     if row.document_masked:
         parts.append(row.document_masked)
+    if row.origin_mark:
+        parts.append(row.origin_mark)
     return f"{row.id} · " + "，".join(parts)
+
+
+def origin_note(row: ChildRow) -> None:
+    """The out-of-province mark of one record, with what it means for the student number."""
+    if not row.origin_mark:
+        return
+    if row.student_number_masked:
+        st.caption(f"{row.origin_mark}：沿用外省学籍号 {row.student_number_masked}。")
+    else:
+        st.caption(f"{row.origin_mark}：县级审核通过后沿用外省学籍号，不另行生成。")
 
 
 # --- the form ------------------------------------------------------------------------------------
@@ -181,40 +197,52 @@ def child_form(key: str, classes: Sequence[ClassRow], values: dict[str, Any] | N
     values = dict(values) if values is not None else dict(NEW_CHILD_DEFAULTS)
     raw: dict[str, Any] = {}
     class_labels = {c.name: c.label for c in classes}
+
+    def field(name: str) -> Any:
+        spec = CHILD.spec(name)
+        widget_key = f"{key}_{name}"
+        if name == "class_name":
+            options = list(class_labels)
+            current = values.get(name)
+            return st.selectbox(
+                "班级 *",
+                options,
+                index=options.index(current) if current in options else None,
+                format_func=lambda n: class_labels.get(n, n),
+                placeholder="请选择本学年的班级" if options else "本学年还没有班级",
+                key=widget_key,
+            )
+        if name in PERSONAL and editing:
+            masked = values.get(name) or ""
+            return _input(
+                spec,
+                "",
+                widget_key,
+                placeholder=f"已登记 {masked}，不修改请留空" if masked else "",
+                help_text="为保护个人信息，已登记的号码不再显示；需要更正时请填写完整的新号码。",
+            )
+        return _input(spec, values.get(name), widget_key)
+
     for heading, names, width in FORM_GROUPS:
         st.markdown(f"**{heading}**")
         columns = st.columns(width)
         for index, name in enumerate(names):
-            spec = CHILD.spec(name)
             with columns[index % width]:
-                widget_key = f"{key}_{name}"
-                if name == "class_name":
-                    options = list(class_labels)
-                    current = values.get(name)
-                    raw[name] = st.selectbox(
-                        "班级 *",
-                        options,
-                        index=options.index(current) if current in options else None,
-                        format_func=lambda n: class_labels.get(n, n),
-                        placeholder="请选择本学年的班级" if options else "本学年还没有班级",
-                        key=widget_key,
-                    )
-                elif name in PERSONAL and editing:
-                    masked = values.get(name) or ""
-                    raw[name] = _input(
-                        spec,
-                        "",
-                        widget_key,
-                        placeholder=f"已登记 {masked}，不修改请留空" if masked else "",
-                        help_text="为保护个人信息，已登记的号码不再显示；需要更正时请填写完整的新号码。",
-                    )
-                else:
-                    raw[name] = _input(spec, values.get(name), widget_key)
+                raw[name] = field(name)
     st.markdown("**资助政策标记**")
     columns = st.columns(len(FLAGS))
     for column, (name, _label) in zip(columns, FLAGS, strict=True):
         with column:
-            raw[name] = _input(CHILD.spec(name), values.get(name), f"{key}_{name}")
+            raw[name] = field(name)
+    with st.expander("外省转入", expanded=bool(values.get("origin_province")), icon=":material/flight_land:"):
+        st.caption(
+            "从外省幼儿园转入、已有外省学籍号的幼儿填写这两项（一人一号、籍随人走）：县级审核通过后沿用原学籍号，"
+            "不另行生成。本省幼儿园之间的转园请办理转园手续。"
+        )
+        columns = st.columns(len(ORIGIN_FIELDS))
+        for column, name in zip(columns, ORIGIN_FIELDS, strict=True):
+            with column:
+                raw[name] = field(name)
     return raw
 
 
@@ -237,6 +265,8 @@ def reveal_panel(actor: Actor, detail: ChildDetail, key: str) -> None:
         "student_number": row.student_number_masked,
         "guardian1_phone": detail.values.get("guardian1_phone"),
         "guardian2_phone": detail.values.get("guardian2_phone"),
+        # Before approval the number brought from another province; after it, the student number.
+        "origin_number": detail.values.get("origin_number") if not row.student_number_masked else "",
     }
     options = {name: f"{REVEAL_LABELS[name]}（{masked}）" for name, masked in present.items() if masked}
     if not options:
@@ -260,9 +290,12 @@ def reveal_panel(actor: Actor, detail: ChildDetail, key: str) -> None:
 
 def detail_table(detail: ChildDetail) -> None:
     """A record's fields, masked, as label and value."""
+    row = detail.row
+    pending = "尚未生成（县级审核通过后沿用外省学籍号）" if row.origin_mark else "尚未生成（县级审核通过后生成）"
     facts = [
-        ("状态", detail.row.state_label),
-        ("学籍号", detail.row.student_number_masked or "尚未生成（县级审核通过后生成）"),
+        ("状态", row.state_label),
+        ("学籍号", row.student_number_masked or pending),
+        *([("学籍来源", row.origin_mark)] if row.origin_mark else []),
         *detail.shown(),
     ]
     st.dataframe(

@@ -281,6 +281,41 @@ def test_editing_keeps_the_numbers_then_submit_delete_and_ask_for_restore(app_de
     assert "幼儿信息恢复申请" in [r.kind_label for r in workflow.queue(actor_for("demo-county")).rows]
 
 
+def test_the_form_takes_a_child_from_another_province_and_the_list_marks_it(app_demo: str) -> None:
+    from portal.services.identity import student_number_j
+
+    clerk = actor_for("demo-clerk")
+    make_class(clerk)
+    at = open_page("demo-clerk", "children")
+    assert "外省转入" in [e.label for e in at.expander]
+    number = student_number_j("130102", date(2022, 3, 15), 5)
+    values = child_values(document_type="无证件", document_number="")
+    fill_child(at, "child_new", {**values, "origin_province": "河北省"})
+    click(at, "保存")
+    assert "选择了外省转入·原省份“河北省”，请填写外省转入·原学籍号" in texts(at)
+    assert child_states() == {}
+    at.text_input(key="child_new_origin_number").input(number)
+    click(at, "保存")
+    assert "已保存幼儿“李小明”的信息。" in texts(at)
+    table = at.dataframe[0].value
+    assert table["学籍来源"].tolist() == ["外省转入（河北省）"]
+    assert "外省转入（河北省）：县级审核通过后沿用外省学籍号，不另行生成。" in texts(at)
+    assert number not in texts(at)
+    # The edit form keeps the province and shows the number masked, to be left blank.
+    (child_id,) = [r.id for r in children.list_children(clerk).rows]
+    key = f"child_edit_{child_id}"
+    assert at.selectbox(key=f"{key}_origin_province").value == "河北省"
+    assert at.text_input(key=f"{key}_origin_number").value == ""
+    assert (
+        at.text_input(key=f"{key}_origin_number").placeholder
+        == f"已登记 {number[:7]}********{number[-4:]}，不修改请留空"
+    )
+    at.text_input(key=f"{key}_address").input("中牟县官渡镇新村 1 号")
+    click(at, "保存修改")
+    assert "已修改幼儿“李小明”的信息。" in texts(at)
+    assert children.reveal(clerk, child_id, "origin_number", "核对外省学籍号") == number
+
+
 def test_a_submitted_record_is_read_only_and_a_returned_one_shows_the_reason(app_demo: str) -> None:
     clerk = actor_for("demo-clerk")
     make_class(clerk)

@@ -78,12 +78,14 @@ OUTCOMES = {
     "keep_child": f"保留问题学籍一方（{view.claimant.institution_name}）的记录，删除原有记录",
     "keep_other": f"保留原有记录（{view.holder.institution_name}），删除问题学籍一方的记录",
 }
-if view.kind != "same_id":
+if view.kind not in problems.SHARED_NUMBER_KINDS:
     OUTCOMES["different"] = "认定为两名不同的幼儿，两条记录都保留"
 with st.form(f"arbitrate_{view.id}"):
     outcome = st.radio("仲裁结果 *", list(OUTCOMES), format_func=OUTCOMES.get, index=None, key=f"outcome_{view.id}")
     if view.kind == "same_id":
         st.caption("两条记录证件号码相同，不能认定为不同幼儿。")
+    elif view.kind == "same_number":
+        st.caption("两条记录学籍号相同，不能都保留：可保留一方，或由录错学籍号的一方更正后重新提交。")
     reason = st.text_area(
         "仲裁理由 *",
         key=f"arbitration_reason_{view.id}",

@@ -9,7 +9,7 @@ from portal.data.choices import DocumentType
 from portal.services import child_import, children
 from portal.services.institutions import list_institutions
 from portal.settings import get_settings
-from portal.ui.children import child_label, child_table, detail_table, reveal_panel, state_metrics
+from portal.ui.children import child_label, child_table, detail_table, origin_note, reveal_panel, state_metrics
 from portal.ui.guard import require_page
 from portal.ui.layout import page_header, service_errors
 from portal.ui.paging import KeysetPager
@@ -84,6 +84,7 @@ if page.rows:
     with service_errors():
         detail = children.get_child(actor, chosen)
         st.caption(f"{detail.row.institution_name} · {detail.row.class_name or '未分班'}")
+        origin_note(detail.row)
         if detail.row.return_reason and detail.row.state == "returned":
             st.error(f"驳回理由：{detail.row.return_reason}", icon=":material/undo:")
         detail_table(detail)

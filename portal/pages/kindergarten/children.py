@@ -14,6 +14,7 @@ from portal.ui.children import (
     child_table,
     clear_form,
     detail_table,
+    origin_note,
     reveal_panel,
     state_metrics,
 )
@@ -131,6 +132,7 @@ with list_tab:
             st.warning("该记录已删除（县级教育部门仍可查看）。如系误删，可在下方申请恢复。", icon=":material/delete:")
         elif row.state in children.CLOSED:
             st.info(f"该记录{row.state_label}，学籍已关闭。如系误办，可在下方申请恢复。", icon=":material/lock:")
+        origin_note(row)
         if row.overdue:
             st.warning(
                 f"入园日期 {row.enrolment_date}，已超过建档期限 {children.record_deadline(row.enrolment_date)}，"

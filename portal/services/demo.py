@@ -471,6 +471,14 @@ def _load_life_events(clerk: Actor, county: Actor, start: date, today: date) -> 
     )
     workflow.decide(county, workflow.queue(county, kind=leaving.KIND_LEAVE).rows[0].id, "approve")
 
+    # A child who came from 河北省 with the J number given there: kept on approval, marked 外省转入.
+    from portal.services.identity import student_number_j
+
+    hebei_birth = date(start.year - 4, 1, 23)
+    hebei = _child("田语桐", "女", hebei_birth, "中一班", start, "none", 37, "410122")
+    hebei.update(origin_province="河北省", origin_number=student_number_j("130102", hebei_birth, 53))
+    _numbered(clerk, county, hebei, today)
+
     lab, lab_county = _actor("demo-clerk-4101220004"), county
     children.create_class(lab, {"name": "中一班", "grade": "中班", "school_year": year})
     children.create_class(lab, {"name": "小一班", "grade": "小班", "school_year": year})

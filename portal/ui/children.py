@@ -17,7 +17,7 @@ from portal.auth.policy import Action, may
 from portal.clock import format_local
 from portal.data.child_fields import CHILD, FLAGS, ORIGIN_FIELDS, PERSONAL
 from portal.data.fields import FieldSpec
-from portal.services import children, problems
+from portal.services import children, history, problems
 from portal.services.children import ChildDetail, ChildRow, ClassRow
 from portal.services.problems import DisputeView, Side
 from portal.services.workflow import local_today
@@ -369,3 +369,30 @@ def dispute_outcome(view: DisputeView) -> None:
         )
     elif view.state == "closed":
         st.info(f"已解决：{view.outcome_label}（{format_local(view.decided_at)}）", icon=":material/task_alt:")
+
+
+def history_panel(actor: Actor, child_id: int) -> None:
+    """The record's history (学籍变动记录): every request about it, at whichever kindergarten."""
+    with st.expander("学籍变动记录", icon=":material/history:"):
+        entries = history.child_history(actor, child_id)
+        if not entries:
+            st.caption("该记录还没有提交过任何申请。")
+            return
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "时间": format_local(e.at),
+                        "业务": e.kind_label,
+                        "机构": e.institution_name,
+                        "步骤": e.step,
+                        "操作": e.action,
+                        "办理人": e.who,
+                        "理由/说明": e.reason,
+                    }
+                    for e in entries
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )

@@ -72,6 +72,15 @@ def test_a_transfer_started_agreed_and_completed_on_the_pages(actors: dict[str, 
     moved = stored(child_id)
     assert moved.institution_id == receiver.institution_id and children.number_of(moved) == number
 
+    # The record's history, on the receiver's children page: reviewed at the old kindergarten,
+    # then the transfer.
+    at = open_page(receiver.username, "portal/pages/kindergarten/children.py")
+    at.selectbox(key="children_open").select(child_id).run()
+    history = next(d.value for d in at.dataframe if "业务" in d.value.columns)
+    assert list(history["业务"])[:2] == ["幼儿信息审核", "幼儿信息审核"]
+    assert set(history["机构"]) == {"中牟县官渡镇小庙王村幼儿园", "中牟县实验幼儿园"}
+    assert list(history["业务"])[-1] == "转园（转入）"
+
 
 def test_the_sender_refuses_without_a_reason_and_is_told(actors: dict[str, Actor]) -> None:
     _, number = numbered(actors)

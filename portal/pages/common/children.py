@@ -9,7 +9,15 @@ from portal.data.choices import DocumentType
 from portal.services import child_import, children
 from portal.services.institutions import list_institutions
 from portal.settings import get_settings
-from portal.ui.children import child_label, child_table, detail_table, origin_note, reveal_panel, state_metrics
+from portal.ui.children import (
+    child_label,
+    child_table,
+    detail_table,
+    history_panel,
+    origin_note,
+    reveal_panel,
+    state_metrics,
+)
 from portal.ui.guard import require_page
 from portal.ui.layout import page_header, service_errors
 from portal.ui.paging import KeysetPager
@@ -89,6 +97,7 @@ if page.rows:
             st.error(f"驳回理由：{detail.row.return_reason}", icon=":material/undo:")
         detail_table(detail)
         reveal_panel(actor, detail, f"bureau_child_{chosen}")
+        history_panel(actor, chosen)
 
 with st.expander("按证件号码查找", icon=":material/badge:"):
     st.caption("输入完整的证件号码，在辖区内查找登记了该号码的幼儿（查找结果同样隐去号码中间部分）。")

@@ -14,6 +14,7 @@ from portal.ui.children import (
     child_table,
     clear_form,
     detail_table,
+    history_panel,
     origin_note,
     reveal_panel,
     state_metrics,
@@ -192,6 +193,7 @@ with list_tab:
                     flash_and_rerun(FLASH, f"已提交“{row.name}”的恢复申请，等待县级审核。")
 
         reveal_panel(actor, detail, f"child_{row.id}")
+        history_panel(actor, row.id)
 
 # --- a new child -------------------------------------------------------------------------------------
 with new_tab:

@@ -751,6 +751,7 @@ class ChildDetail:
     numbered_at: datetime | None
     dispute_id: int | None
     request_id: int | None
+    transfer_note: str = ""  # the open transfer the child is in, if any (转园中)
 
     def shown(self) -> list[tuple[str, str]]:
         return [(spec.label, display(spec, self.values.get(spec.name))) for spec in CHILD.fields]
@@ -804,7 +805,20 @@ def get_child(actor: Actor, child_id: int) -> ChildDetail:
             numbered_at=child.numbered_at,
             dispute_id=child.dispute_id,
             request_id=child.request_id,
+            transfer_note=_transfer_note(session, child),
         )
+
+
+def _transfer_note(session: Session, child: Child) -> str:
+    """“正在转往…” / “正在从…转入” for a child in an open transfer, else ""."""
+    from portal.services import transfers
+
+    transfer = transfers.open_transfer_of(session, child.id or 0)
+    if transfer is None:
+        return ""
+    other = session.get(Institution, transfer.to_institution_id)
+    state = transfers.STATE_LABELS[transfer.state]
+    return f"正在办理转园：转往{other.name if other else ''}（{state}，须在 {transfer.due_date} 前办结）"
 
 
 REVEALABLE = {

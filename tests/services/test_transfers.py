@@ -178,6 +178,9 @@ def test_one_open_transfer_per_child_and_the_sender_cannot_drop_the_child(actors
     second, second_class = receiver_with_class(OTHER_COUNTY)
     with pytest.raises(ServiceError, match="已有一个正在办理的转园"):
         transfers.start_transfer(second, number, "李小明", second_class, "迁居")
+    assert children.get_child(sender, child_id).transfer_note.startswith(
+        "正在办理转园：转往中牟县实验幼儿园（待转出园同意"
+    )
     with pytest.raises(ServiceError, match="正在办理转园"):
         leaving.request_leave(sender, child_id, "left", date.today(), "家长要求退园")
     with pytest.raises(ServiceError, match="正在办理转园"):

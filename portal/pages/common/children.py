@@ -93,6 +93,8 @@ if page.rows:
         detail = children.get_child(actor, chosen)
         st.caption(f"{detail.row.institution_name} · {detail.row.class_name or '未分班'}")
         origin_note(detail.row)
+        if detail.transfer_note:
+            st.info(detail.transfer_note, icon=":material/swap_horiz:")
         if detail.row.return_reason and detail.row.state == "returned":
             st.error(f"驳回理由：{detail.row.return_reason}", icon=":material/undo:")
         detail_table(detail)

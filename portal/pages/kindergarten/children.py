@@ -134,6 +134,11 @@ with list_tab:
         elif row.state in children.CLOSED:
             st.info(f"该记录{row.state_label}，学籍已关闭。如系误办，可在下方申请恢复。", icon=":material/lock:")
         origin_note(row)
+        if detail.transfer_note:
+            st.info(
+                f"{detail.transfer_note}。转园办结或撤销前不能办理离园、毕业或关键信息变更。",
+                icon=":material/swap_horiz:",
+            )
         if row.overdue:
             st.warning(
                 f"入园日期 {row.enrolment_date}，已超过建档期限 {children.record_deadline(row.enrolment_date)}，"

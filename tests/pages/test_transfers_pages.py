@@ -57,6 +57,8 @@ def test_a_transfer_started_agreed_and_completed_on_the_pages(actors: dict[str, 
     assert any("已发起转园" in s.value for s in at.success)
     assert transfers_written() == 1
 
+    home = open_page("demo-clerk", "portal/pages/kindergarten/home.py")
+    assert "有 1 个转园等待本园办理：李小明（待本园同意）" in texts(home)
     sender = open_page("demo-clerk")
     assert "待本园同意" in texts(sender) and "李小明" in texts(sender)
     click(sender, "同意")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from portal.auth.policy import Action, may
-from portal.services import children, problems, yearly
+from portal.services import children, problems, transfers, yearly
 from portal.services.overview import overview
 from portal.ui.children import state_metrics
 from portal.ui.guard import require_page
@@ -29,3 +29,18 @@ if may(actor, Action.MANAGE_CHILDREN):
         if not task.done:
             note = f"**{task.label}**（{task.due}）：{task.detail}请在“学年工作”页面办理。"
             st.info(note, icon=":material/event_repeat:")
+    waiting_transfers = [
+        r
+        for r in transfers.list_transfers(actor, states=("sender", "receiver"))
+        if (r.state, r.direction) in (("sender", "转出"), ("receiver", "转入"))
+    ]
+    if waiting_transfers:
+        names = "、".join(
+            f"{r.child_name}（{'待本园同意' if r.state == 'sender' else '待办理转入'}）" for r in waiting_transfers
+        )
+        late = sum(r.overdue for r in waiting_transfers)
+        note = f"有 {len(waiting_transfers)} 个转园等待本园办理：{names}。请在“转园”页面办理。"
+        if late:
+            st.warning(f"{note}其中 {late} 个已逾期。", icon=":material/swap_horiz:")
+        else:
+            st.info(note, icon=":material/swap_horiz:")

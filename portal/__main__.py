@@ -37,7 +37,7 @@ def db_upgrade(revision: str = "head") -> None:
 
     from portal.auth.actor import SYSTEM_ACTOR
     from portal.data import db, migrate
-    from portal.data.models import Region
+    from portal.data.models import Institution, InstitutionProgress, Region
     from portal.services.regions import load_official_regions
 
     migrate.upgrade(revision=revision)
@@ -48,6 +48,15 @@ def db_upgrade(revision: str = "head") -> None:
         if not has_regions:
             report = load_official_regions(SYSTEM_ACTOR)
             typer.echo(f"official regions loaded: {report.added}")
+        with db.session_scope() as session:
+            uncounted = (
+                session.exec(select(func.count()).select_from(InstitutionProgress)).one() == 0
+                and session.exec(select(func.count()).select_from(Institution)).one() > 0
+            )
+        if uncounted:  # a database from before the counters (migration 0007): count it once
+            from portal.services.progress import rebuild_counters
+
+            typer.echo(f"progress counters built: {rebuild_counters()} institutions")
 
 
 @db_app.command("current")
@@ -254,6 +263,38 @@ def transfers_expire() -> None:
 
     count = expire_transfers()
     typer.echo(f"transfers expired: {count}")
+
+
+@app.command("progress")
+def progress_command(
+    region: Annotated[str, typer.Option(help="Region code (e.g. 410000, 410100, 410122); default: the province.")] = "",
+    output_format: Annotated[str, typer.Option("--format", help="table or csv.")] = "table",
+    year: Annotated[int, typer.Option(help="Statistics baseline year (default: the latest imported).")] = 0,
+    rebuild: Annotated[bool, typer.Option(help="Recount every institution's figures from the rows first.")] = False,
+) -> None:
+    """The progress table of 附件2 for a region: one row per sub-region and a total row."""
+    from portal.services import progress
+    from portal.services.errors import ServiceError
+    from portal.settings import get_settings
+
+    if rebuild:
+        typer.echo(f"counters rebuilt: {progress.rebuild_counters()} institutions", err=True)
+    try:
+        table = progress.operator_table(region or f"{get_settings().province_code}0000", year=year or None)
+    except ServiceError as exc:
+        _fail(str(exc))
+        return
+    if output_format == "csv":
+        typer.echo(progress.as_csv(table).lstrip("\ufeff"), nl=False)
+        return
+    basis = f"{table.baseline_year}年" if table.baseline_year else "未导入"
+    typer.echo(f"{table.region_name}（统计基数：{basis}）")
+    header = [progress.COLUMNS[0].replace("地区/机构", table.sub_label), *progress.COLUMNS[1:]]
+    typer.echo("\t".join(header))
+    for row in [*table.rows, table.total]:
+        typer.echo(
+            "\t".join("" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in row.cells())
+        )
 
 
 def main() -> None:

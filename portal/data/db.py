@@ -126,3 +126,7 @@ def session_scope(write: bool = False) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# The progress counters listen to every session's flushes and commits (imported for its effect).
+from portal.data import counters as _counters  # noqa: E402, F401

@@ -468,3 +468,65 @@ class Transfer(SQLModel, table=True):
     closed_by_name: str = Field(default="", max_length=50)
     closed_reason: str = Field(default="", max_length=500)
     version: int = 1
+
+
+class InstitutionProgress(SQLModel, table=True):
+    """One institution's figures for the progress table (附件2), kept current in the transaction of
+    every change that moves them (``portal.data.counters``), rebuildable from the rows.
+
+    ``reported``: its base information was submitted at least once; ``reviewed``: approved.
+    ``numbered``: children in school with a student number; ``entered``: children entered and not
+    (yet) approved. The institution's kind, ownership, inclusiveness and urban–rural class are
+    copied here, so that the dashboard's filters need no join."""
+
+    __tablename__ = "institution_progress"
+
+    institution_id: int = Field(foreign_key="institution.id", primary_key=True)
+    province_code: str = Field(max_length=2)
+    city_code: str = Field(max_length=6)
+    county_code: str = Field(max_length=6, index=True)
+    township_code: str | None = Field(default=None, max_length=12)
+    kind: str = Field(max_length=16)
+    ownership: str = Field(max_length=8)
+    inclusive: bool = False
+    urban_rural: str = Field(max_length=16)
+    reported: int = 0
+    reviewed: int = 0
+    numbered: int = 0
+    entered: int = 0
+
+
+class RegionProgress(SQLModel, table=True):
+    """The sums of ``institution_progress`` per county and per combination of the dashboard's
+    filters: a province's table reads a few thousand rows whatever the number of institutions."""
+
+    __tablename__ = "region_progress"
+
+    county_code: str = Field(max_length=6, primary_key=True)
+    kind: str = Field(max_length=16, primary_key=True)
+    ownership: str = Field(max_length=8, primary_key=True)
+    inclusive: bool = Field(default=False, primary_key=True)
+    urban_rural: str = Field(max_length=16, primary_key=True)
+    province_code: str = Field(max_length=2, index=True)
+    city_code: str = Field(max_length=6, index=True)
+    institutions: int = 0
+    reported: int = 0
+    reviewed: int = 0
+    numbered: int = 0
+    entered: int = 0
+
+
+class StatBaseline(SQLModel, table=True):
+    """The education statistics' figures per county and year (统计在园幼儿数, and the institution
+    count where the bureau keeps one): the denominators of the progress table."""
+
+    __tablename__ = "stat_baseline"
+
+    county_code: str = Field(max_length=6, primary_key=True)
+    year: int = Field(primary_key=True)
+    province_code: str = Field(max_length=2, index=True)
+    city_code: str = Field(max_length=6)
+    children: int = 0
+    institutions: int | None = None
+    updated_by: int | None = Field(default=None, foreign_key="user_account.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

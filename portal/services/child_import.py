@@ -40,7 +40,7 @@ from sqlmodel import Session, col, func, select
 from portal.auth.actor import Actor
 from portal.auth.policy import Action, require, scope_filter
 from portal.clock import utcnow
-from portal.data import crypto, db
+from portal.data import counters, crypto, db
 from portal.data.child_fields import CHILD, PERSONAL
 from portal.data.choices import DocumentType
 from portal.data.fields import FieldSpec, display
@@ -883,6 +883,7 @@ def import_children(
                     continue
                 if id_hash:
                     accepted_hashes.append(id_hash)
+            counters.touch(session, institution.id)  # Core writes: the ORM does not see them
             if inserts:
                 session.execute(insert_statement, inserts)
                 inserted += len(inserts)

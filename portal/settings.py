@@ -69,7 +69,12 @@ class Settings:
     transfer_days: int = 30  # a transfer finishes within this many working days (§27.3)
     transfer_step_days: int = 5  # each party's deadline on a transfer, in working days
     transfer_county_review: bool = False  # on: the county reviews transfers within one county too
+    # --- progress (Notice 二: records entered by 31 May, every child numbered by 30 June) -------
+    entry_deadline: str = "05-31"  # month-day
+    numbering_deadline: str = "06-30"  # month-day
+    progress_target: float = 100.0  # the target line of the dashboard's rate charts, in %
     monthly_update_day: int = 25  # changes of the month are entered by this day (Notice 三.2)
+    monthly_reminder_day: int = 20  # from this day, institutions whose monthly update is not done are reminded
     # --- lists ---------------------------------------------------------------------------------
     page_size: int = 50
 

@@ -66,6 +66,8 @@ ACTION_LABELS: dict[str, str] = {
     "transfer_complete": "完成转园",
     "transfer_cancel": "撤销转园",
     "transfer_expire": "转园过期",
+    "baseline_import": "导入统计基数",
+    "baseline_correct": "更正统计基数",
     "key_change_request": "申请关键信息变更",
     "key_change_apply": "关键信息变更生效",
 }
@@ -137,6 +139,7 @@ OBJECT_LABELS: dict[str, str] = {
     "child": "幼儿",
     "dispute": "问题学籍",
     "transfer": "转园",
+    "baseline": "统计基数",
 }
 
 

@@ -13,6 +13,7 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func
@@ -292,6 +293,33 @@ def _institution_rows(session: Session, county_code: str, filters: Filters) -> l
         )
         for p, code, name in found
     ]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    label: str
+    day: date
+    days_left: int  # calendar days from today (0: today)
+
+
+def deadlines(today: date | None = None) -> list[Deadline]:
+    """The Notice's deadlines (settings), each at its next occurrence on or after today, and the
+    county's review period (working days, a fixed rule: shown as text on the dashboard)."""
+    from portal.services.workflow import local_today
+
+    today = today or local_today()
+    settings = get_settings()
+    found = []
+    for label, month_day in (
+        ("全部幼儿信息录入", settings.entry_deadline),
+        ("全部幼儿获得学籍号", settings.numbering_deadline),
+    ):
+        month, day = (int(part) for part in month_day.split("-"))
+        due = date(today.year, month, day)
+        if due < today:
+            due = date(today.year + 1, month, day)
+        found.append(Deadline(label, due, (due - today).days))
+    return found
 
 
 def as_csv(table: ProgressTable) -> str:

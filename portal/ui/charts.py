@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from portal.services.overview import SubRegionRow
+from portal.services.progress import ProgressRow
 
 
 def institutions_by_region(rows: Sequence[SubRegionRow], region_label: str) -> go.Figure:
@@ -27,5 +28,75 @@ def institutions_by_region(rows: Sequence[SubRegionRow], region_label: str) -> g
         yaxis={"autorange": "reversed"},
         height=max(260, 28 * len(ordered) + 120),
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return figure
+
+
+def progress_rates(rows: Sequence[ProgressRow], sub_label: str, target: float) -> go.Figure:
+    """Base information reported and reviewed (%) per region, as bars against the target line;
+    regions ranked by the review rate, lowest last."""
+    ordered = sorted(rows, key=lambda r: (-(r.reviewed_pct or 0), r.code))
+    names = [r.name for r in ordered]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=names,
+                y=[r.reported_pct or 0 for r in ordered],
+                name="上报率",
+                marker_color="#e9967a",
+                hovertemplate="%{x}：上报 %{y:.2f}%<extra></extra>",
+            ),
+            go.Bar(
+                x=names,
+                y=[r.reviewed_pct or 0 for r in ordered],
+                name="审核率",
+                marker_color="#b22222",
+                hovertemplate="%{x}：审核 %{y:.2f}%<extra></extra>",
+            ),
+        ]
+    )
+    figure.add_hline(y=target, line_dash="dash", line_color="#444", annotation_text=f"目标 {target:g}%")
+    figure.update_layout(
+        title=f"各{sub_label}机构基本信息上报率与审核率",
+        yaxis_title="%",
+        barmode="group",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return figure
+
+
+def numbered_against_statistics(rows: Sequence[ProgressRow], sub_label: str) -> go.Figure:
+    """Children with a student number against the education statistics, per region; the ratio in
+    the hover (above 100% shown as it is)."""
+    ordered = sorted(rows, key=lambda r: (-(r.baseline or 0), r.code))
+    names = [r.name for r in ordered]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=names,
+                y=[r.baseline or 0 for r in ordered],
+                name="教育统计在园幼儿数",
+                marker_color="#c0c0c0",
+                hovertemplate="%{x}：统计 %{y:,} 人<extra></extra>",
+            ),
+            go.Bar(
+                x=names,
+                y=[r.numbered for r in ordered],
+                name="已获学籍号幼儿数",
+                marker_color="#b22222",
+                customdata=[r.numbered_pct for r in ordered],
+                hovertemplate="%{x}：已获学籍号 %{y:,} 人（%{customdata:.2f}%）<extra></extra>",
+            ),
+        ]
+    )
+    figure.update_layout(
+        title=f"各{sub_label}已获学籍号幼儿数与教育统计在园幼儿数",
+        yaxis_title="人",
+        barmode="group",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
     )
     return figure

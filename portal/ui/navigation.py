@@ -25,6 +25,7 @@ PAGES: dict[str, PageSpec] = {
     spec.key: spec
     for spec in (
         PageSpec("bureau_home", "portal/pages/bureau/home.py", "工作台", ":material/dashboard:", "home"),
+        PageSpec("bureau_progress", "portal/pages/bureau/progress.py", "进度看板", ":material/monitoring:", "progress"),
         PageSpec("township_home", "portal/pages/township/home.py", "工作台", ":material/dashboard:", "home"),
         PageSpec("kindergarten_home", "portal/pages/kindergarten/home.py", "本园概况", ":material/school:", "home"),
         PageSpec(
@@ -97,6 +98,7 @@ PAGES: dict[str, PageSpec] = {
         PageSpec(
             "admin_townships", "portal/pages/admin/townships.py", "乡镇导入", ":material/upload_file:", "townships"
         ),
+        PageSpec("admin_baseline", "portal/pages/admin/baseline.py", "统计基数", ":material/table_chart:", "baseline"),
         PageSpec("admin_locks", "portal/pages/admin/locks.py", "账户锁定", ":material/lock:", "locks"),
         PageSpec("admin_audit", "portal/pages/admin/audit_log.py", "审计日志", ":material/policy:", "audit"),
     )
@@ -111,6 +113,8 @@ def page_keys_for(actor: Actor) -> list[str]:
             keys.append("admin_forms")
         if actor.level in (Level.MINISTRY, Level.PROVINCE):
             keys.append("admin_townships")
+        if actor.level is Level.PROVINCE:
+            keys.append("admin_baseline")
         return keys
     if actor.duty is Duty.SECADMIN:
         return ["admin_home", "admin_locks", "admin_users"]
@@ -128,7 +132,9 @@ def page_keys_for(actor: Actor) -> list[str]:
         )
         # Transfers touch the counties on both sides; the ministry has no part in them.
         transfers = ["transfers"] if children and actor.level is not Level.MINISTRY else []
-        return ["bureau_home", *queue, *children, *transfers, *arbitration, "institutions"]
+        # The progress dashboard: the province, city and county bureaus' reviewers and leaders.
+        dashboard = ["bureau_progress"] if transfers else []
+        return ["bureau_home", *dashboard, *queue, *children, *transfers, *arbitration, "institutions"]
     if actor.level is Level.TOWNSHIP:
         return ["township_home", *queue, *children, "institutions"]
     if actor.duty is Duty.ENTRY:

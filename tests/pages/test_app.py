@@ -17,14 +17,18 @@ from tests.conftest import DEMO_PASSWORD
 from tests.pages.conftest import ROOT, login, new_app, registered_pages, texts
 
 ROLE_PAGES = {
-    "demo-province": ({"工作台", "幼儿信息", "转园监管", "机构名录"}, "河南省 · 工作台", "省级领导（查看）"),
+    "demo-province": (
+        {"工作台", "进度看板", "幼儿信息", "转园监管", "机构名录"},
+        "河南省 · 工作台",
+        "省级领导（查看）",
+    ),
     "demo-city": (
-        {"工作台", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
+        {"工作台", "进度看板", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
         "河南省郑州市 · 工作台",
         "地市级审核员",
     ),
     "demo-county": (
-        {"工作台", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
+        {"工作台", "进度看板", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
         "河南省郑州市中牟县 · 工作台",
         "县级审核员",
     ),
@@ -46,7 +50,7 @@ ROLE_PAGES = {
         "幼儿园数据填报员",
     ),
     "demo-sysadmin": (
-        {"工作台", "用户账户", "机构名录", "监管表单", "乡镇导入"},
+        {"工作台", "用户账户", "机构名录", "监管表单", "乡镇导入", "统计基数"},
         "省级系统管理员工作台",
         "省级系统管理员",
     ),
@@ -76,6 +80,8 @@ OTHER_PAGE_FILES = {
     "portal/pages/admin/users.py": "用户账户",
     "portal/pages/admin/townships.py": "乡镇导入",
     "portal/pages/admin/locks.py": "账户锁定",
+    "portal/pages/admin/baseline.py": "统计基数",
+    "portal/pages/bureau/progress.py": "进度看板",
     "portal/pages/admin/audit_log.py": "审计日志",
 }
 KINDERGARTEN_ROLES = {"demo-clerk"}

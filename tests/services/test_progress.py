@@ -226,3 +226,13 @@ def test_an_expired_transfer_leaves_the_counts_alone(actors: dict[str, Actor]) -
     transfers.start_transfer(other, number, child.name, with_class(other).id, "迁居", today=old)
     assert transfers.expire_transfers() == 1
     assert stored_counts() == fresh_counts()
+
+
+def test_the_notices_deadlines_count_down_to_their_next_occurrence() -> None:
+    from datetime import date
+
+    entry, numbering = progress.deadlines(date(2026, 11, 28))
+    assert (entry.label, entry.day, entry.days_left) == ("全部幼儿信息录入", date(2027, 5, 31), 184)
+    assert (numbering.day, numbering.days_left) == (date(2027, 6, 30), 214)
+    same_day = progress.deadlines(date(2027, 5, 31))[0]
+    assert (same_day.day, same_day.days_left) == (date(2027, 5, 31), 0)

@@ -22,3 +22,21 @@ def test_institutions_by_region_orders_largest_first() -> None:
 def test_empty_rows_give_an_empty_chart() -> None:
     figure = institutions_by_region([], "乡镇")
     assert list(figure.data[0].x) == []
+
+
+def test_progress_rates_rank_by_review_rate_with_the_target_line() -> None:
+    from portal.services.progress import ProgressRow
+    from portal.ui.charts import numbered_against_statistics, progress_rates
+
+    rows = [
+        ProgressRow("410100", "郑州市", 1997, 1228, 1072, 368270, 277198, 0),
+        ProgressRow("419001", "济源市", 242, 206, 206, 30901, 31660, 0),
+    ]
+    figure = progress_rates(rows, "地市", 100)
+    reported, reviewed = figure.data
+    assert list(reviewed.x) == ["济源市", "郑州市"]
+    assert list(reviewed.y) == [85.12, 53.68] and list(reported.y) == [85.12, 61.49]
+    assert figure.layout.shapes[0].y0 == 100
+    numbered = numbered_against_statistics(rows, "地市")
+    assert list(numbered.data[1].customdata) == [75.27, 102.46]  # above 100% as it is
+    assert list(numbered.data[0].x) == ["郑州市", "济源市"]

@@ -289,12 +289,9 @@ def progress_command(
         return
     basis = f"{table.baseline_year}年" if table.baseline_year else "未导入"
     typer.echo(f"{table.region_name}（统计基数：{basis}）")
-    header = [progress.COLUMNS[0].replace("地区/机构", table.sub_label), *progress.COLUMNS[1:]]
-    typer.echo("\t".join(header))
-    for row in [*table.rows, table.total]:
-        typer.echo(
-            "\t".join("" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in row.cells())
-        )
+    typer.echo("\t".join(progress.header(table)))
+    for line in progress.printed_rows(table):
+        typer.echo("\t".join(line))
 
 
 def main() -> None:

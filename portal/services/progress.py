@@ -28,17 +28,49 @@ from portal.services.errors import NotFound
 from portal.settings import get_settings
 
 LEVEL_BELOW = {"province": ("city_code", "地市"), "city": ("county_code", "县区"), "county": ("institution", "机构")}
+# The columns of 附件2, as the seed names them (序号 and the region's kind come first).
 COLUMNS = (
-    "地区/机构",
-    "纳入系统机构数",
-    "已上报基础信息机构数",
-    "上报率(%)",
-    "已审核机构数",
-    "审核率(%)",
-    "统计在园幼儿数",
-    "已获学籍号幼儿数",
-    "学籍号获取率(%)",
+    "系统内学前机构总数（个）",
+    "机构基本信息已上报数（个）",
+    "占比",
+    "机构基本信息已被审核数（个）",
+    "占比",
+    "教育统计在园幼儿数（人）",
+    "已录入系统并获得学籍的幼儿数（个）",
+    "占比",
 )
+
+
+def percent(value: float | None) -> str:
+    """A ratio as 附件2 prints it: two decimals and a percent sign; empty without a denominator."""
+    return "" if value is None else f"{value:.2f}%"
+
+
+def header(table: ProgressTable) -> list[str]:
+    return ["序号", table.sub_label, *COLUMNS]
+
+
+def printed_rows(table: ProgressTable) -> list[list[str]]:
+    """The rows as 附件2 prints them, ranked by the student-number ratio (as the seed's table is),
+    numbered, the total row last."""
+    ranked = sorted(table.rows, key=lambda r: (-(r.numbered_pct if r.numbered_pct is not None else -1), r.code))
+    lines = []
+    for index, row in enumerate([*ranked, table.total], start=1):
+        lines.append(
+            [
+                "" if row is table.total else str(index),
+                row.name,
+                str(row.institutions),
+                str(row.reported),
+                percent(row.reported_pct),
+                str(row.reviewed),
+                percent(row.reviewed_pct),
+                "" if row.baseline is None else str(row.baseline),
+                str(row.numbered),
+                percent(row.numbered_pct),
+            ]
+        )
+    return lines
 
 
 @dataclass(frozen=True)
@@ -323,14 +355,13 @@ def deadlines(today: date | None = None) -> list[Deadline]:
 
 
 def as_csv(table: ProgressTable) -> str:
-    """The table as CSV (UTF-8 with BOM, so that Excel opens it), the total row last."""
+    """The table as CSV in 附件2's columns (UTF-8 with BOM, so that Excel opens it)."""
     out = io.StringIO()
     writer = csv.writer(out)
     basis = f"{table.baseline_year}年" if table.baseline_year else "未导入"
-    writer.writerow([f"{table.region_name}学前教育管理信息系统建设进度（统计基数：{basis}）"])
-    writer.writerow([COLUMNS[0].replace("地区/机构", table.sub_label), *COLUMNS[1:]])
-    for row in [*table.rows, table.total]:
-        writer.writerow(["" if v is None else (f"{v:.2f}" if isinstance(v, float) else v) for v in row.cells()])
+    writer.writerow([f"{table.region_name}学前教育机构信息上报及审核情况统计表（统计基数：{basis}）"])
+    writer.writerow(header(table))
+    writer.writerows(printed_rows(table))
     return "\ufeff" + out.getvalue()
 
 

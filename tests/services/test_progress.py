@@ -210,9 +210,12 @@ def test_rebuild_and_the_command_line(actors: dict[str, Actor]) -> None:
     assert stored_counts() == before == fresh_counts()
     lines = result.output.strip().splitlines()
     assert lines[0] == "counters rebuilt: 13 institutions"
-    assert lines[1] == "中牟县学前教育管理信息系统建设进度（统计基数：未导入）"
-    assert lines[2].startswith("机构,纳入系统机构数,已上报基础信息机构数,上报率(%)")
-    assert lines[-1].startswith("合计,5,")
+    assert lines[1] == "中牟县学前教育机构信息上报及审核情况统计表（统计基数：未导入）"
+    assert lines[2] == (
+        "序号,机构,系统内学前机构总数（个）,机构基本信息已上报数（个）,占比,机构基本信息已被审核数（个）,占比,"
+        "教育统计在园幼儿数（人）,已录入系统并获得学籍的幼儿数（个）,占比"
+    )
+    assert lines[-1] == ",合计,5,0,0.00%,0,0.00%,,2,"
     refused = runner.invoke(app, ["progress", "--region", "999999"])
     assert refused.exit_code == 1
 

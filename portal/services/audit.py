@@ -67,6 +67,7 @@ ACTION_LABELS: dict[str, str] = {
     "transfer_cancel": "撤销转园",
     "transfer_expire": "转园过期",
     "baseline_import": "导入统计基数",
+    "data_export": "导出数据",
     "baseline_correct": "更正统计基数",
     "key_change_request": "申请关键信息变更",
     "key_change_apply": "关键信息变更生效",

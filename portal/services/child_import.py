@@ -45,7 +45,7 @@ from portal.data.child_fields import CHILD, PERSONAL
 from portal.data.choices import DocumentType
 from portal.data.fields import FieldSpec, display
 from portal.data.models import Child, Institution, SchoolClass
-from portal.services import audit, children, workflow
+from portal.services import audit, children, exports, workflow
 from portal.services.errors import NotFound, ServiceError
 from portal.services.identity import check_character
 from portal.settings import get_settings
@@ -1070,7 +1070,7 @@ def export_children(actor: Actor, *, institution_id: int | None = None) -> bytes
     sheet.append(header_cells)
 
     def text_cell(value: str) -> Any:
-        cell = WriteOnlyCell(sheet, value=value)
+        cell = WriteOnlyCell(sheet, value=exports.neutralise(value))
         cell.data_type = "s"
         return cell
 

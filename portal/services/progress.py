@@ -24,6 +24,7 @@ from portal.auth.policy import Action, require
 from portal.auth.roles import Level
 from portal.data import counters, db
 from portal.data.models import Institution, InstitutionProgress, Region, RegionProgress, StatBaseline
+from portal.services import exports
 from portal.services.errors import NotFound
 from portal.settings import get_settings
 
@@ -361,8 +362,21 @@ def as_csv(table: ProgressTable) -> str:
     basis = f"{table.baseline_year}年" if table.baseline_year else "未导入"
     writer.writerow([f"{table.region_name}学前教育机构信息上报及审核情况统计表（统计基数：{basis}）"])
     writer.writerow(header(table))
-    writer.writerows(printed_rows(table))
+    writer.writerows([exports.neutralise(cell) for cell in line] for line in printed_rows(table))
     return "\ufeff" + out.getvalue()
+
+
+def record_download(actor: Actor, table: ProgressTable) -> None:
+    """Audit a download of the table (its rows and the total)."""
+    with db.session_scope(write=True) as session:
+        exports.record(
+            session,
+            actor,
+            f"{table.region_name}学前教育机构信息上报及审核情况统计表",
+            len(table.rows) + 1,
+            object_type="region",
+            object_id=table.region_code,
+        )
 
 
 def rebuild_counters() -> int:

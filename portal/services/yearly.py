@@ -22,7 +22,7 @@ from portal.auth.policy import Action, may
 from portal.data import crypto, db
 from portal.data.child_fields import GRADE_CAPS
 from portal.data.models import Child, CycleEvent, Institution, SchoolClass, Transfer
-from portal.services import audit, children, transfers, workflow
+from portal.services import audit, children, exports, transfers, workflow
 from portal.services.errors import NotFound, ServiceError
 from portal.settings import get_settings
 
@@ -240,14 +240,17 @@ def graduates_workbook(actor: Actor, school_year: str | None = None) -> bytes:
             number = children.decrypt_field(child.id_cipher, children.CTX_DOCUMENT)
             sheet.append(
                 [
-                    children.number_of(child),
-                    child.name,
-                    child.gender,
-                    child.birth_date.isoformat(),
-                    child.document_type,
-                    number if full else crypto.mask(number),
-                    child.closed_on.isoformat() if child.closed_on else "",
-                    institution.name,
+                    exports.neutralise(value)
+                    for value in (
+                        children.number_of(child),
+                        child.name,
+                        child.gender,
+                        child.birth_date.isoformat(),
+                        child.document_type,
+                        number if full else crypto.mask(number),
+                        child.closed_on.isoformat() if child.closed_on else "",
+                        institution.name,
+                    )
                 ]
             )
         for column in "AF":
@@ -455,19 +458,24 @@ def cycle_tasks(actor: Actor, *, today: date | None = None) -> list[CycleTask]:
                 f"本学年已录入新入园幼儿 {entered} 名。" if entered else "尚未录入本学年新入园的幼儿。",
             )
         )
+    tasks.append(monthly_update_task(actor))
+    return tasks
+
+
+MONTHLY_TASK = "本月幼儿信息变动录入并提交"
+UNSENT_STATES = ("saved", "returned")  # records not (yet again) submitted: the month's update is not done
+
+
+def monthly_update_task(actor: Actor) -> CycleTask:
+    """The month's update: done when no record of the institution is saved or returned and not
+    submitted (overdue records are among these). Reminders (``snapshots.monthly_reminder``) and the
+    county's list of institutions behind (``snapshots.monthly_update_laggards``) use this rule."""
     day = get_settings().monthly_update_day
     pending = children.list_children(actor, overdue=True, limit=1).total
-    unsent = sum(children.state_counts(actor).get(state, 0) for state in ("saved", "returned"))
-    tasks.append(
-        CycleTask(
-            "本月幼儿信息变动录入并提交",
-            f"每月 {day} 日前",
-            unsent == 0,
-            (
-                f"还有 {unsent} 条记录未提交审核（其中 {pending} 条已超过建档期限）。"
-                if unsent
-                else "本月变动已全部提交。"
-            ),
-        )
+    unsent = sum(children.state_counts(actor).get(state, 0) for state in UNSENT_STATES)
+    return CycleTask(
+        MONTHLY_TASK,
+        f"每月 {day} 日前",
+        unsent == 0,
+        (f"还有 {unsent} 条记录未提交审核（其中 {pending} 条已超过建档期限）。" if unsent else "本月变动已全部提交。"),
     )
-    return tasks

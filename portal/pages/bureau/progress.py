@@ -113,6 +113,8 @@ with service_errors():
         mime="text/csv",
         icon=":material/download:",
         key="progress_csv",
+        on_click=progress.record_download,
+        args=(actor, table),
     )
 
     if table.rows and table.level != "county":

@@ -73,6 +73,7 @@ class Settings:
     entry_deadline: str = "05-31"  # month-day
     numbering_deadline: str = "06-30"  # month-day
     progress_target: float = 100.0  # the target line of the dashboard's rate charts, in %
+    pdf_font: str = ""  # a CJK font file (.otf/.ttf/.ttc) for PDF bulletins; default: the system's Noto Sans CJK
     monthly_update_day: int = 25  # changes of the month are entered by this day (Notice 三.2)
     monthly_reminder_day: int = 20  # from this day, institutions whose monthly update is not done are reminded
     # --- lists ---------------------------------------------------------------------------------

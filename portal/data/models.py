@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 from portal.clock import utcnow
@@ -530,3 +530,58 @@ class StatBaseline(SQLModel, table=True):
     institutions: int | None = None
     updated_by: int | None = Field(default=None, foreign_key="user_account.id")
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class MonthEndSnapshot(SQLModel, table=True):
+    """A region's progress figures at a month-end (月末快照), taken on the last day of the month at
+    00:00 Asia/Shanghai for every province, city and county (``portal.services.snapshots``).
+
+    Exactly one per month and region (a unique index). Never changed: database triggers refuse
+    UPDATE and DELETE. ``caught_up``: taken after its month had ended (a missed month-end, caught up
+    with the counters of the time it was taken, ``taken_at``)."""
+
+    __tablename__ = "month_end_snapshot"
+    __table_args__ = (Index("ux_month_end_snapshot", "region_code", "month", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    month: str = Field(max_length=7, index=True)  # 'YYYY-MM'
+    region_code: str = Field(max_length=6)
+    level: str = Field(max_length=16)  # province / city / county
+    province_code: str = Field(max_length=2, index=True)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6, index=True)
+    institutions: int = 0
+    reported: int = 0
+    reviewed: int = 0
+    numbered: int = 0
+    entered: int = 0
+    baseline: int | None = None  # children in the education statistics of ``baseline_year``, if known
+    baseline_year: int | None = None
+    taken_at: datetime = Field(sa_column=_utc_column())
+    caught_up: bool = False
+
+
+class Bulletin(SQLModel, table=True):
+    """A progress bulletin (通报) a bureau's leader issued for a date: the ranked table, its charts and
+    a generated summary, archived as a workbook and a PDF and published to the levels below
+    (``portal.services.bulletins``). ``table_json`` keeps the rows, so that the next bulletin can say
+    who moved most since this one."""
+
+    __tablename__ = "bulletin"
+
+    id: int | None = Field(default=None, primary_key=True)
+    region_code: str = Field(max_length=6, index=True)
+    region_name: str = Field(max_length=64)
+    level: str = Field(max_length=16)  # province / city / county
+    province_code: str = Field(max_length=2, index=True)
+    city_code: str | None = Field(default=None, max_length=6)
+    county_code: str | None = Field(default=None, max_length=6)
+    as_of: date
+    title: str = Field(max_length=200)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    table_json: str = Field(sa_column=Column(Text, nullable=False))
+    xlsx: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    pdf: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_by_name: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

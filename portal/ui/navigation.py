@@ -89,6 +89,7 @@ PAGES: dict[str, PageSpec] = {
             "institutions", "portal/pages/common/institutions.py", "机构名录", ":material/list_alt:", "institutions"
         ),
         PageSpec("children", "portal/pages/common/children.py", "幼儿信息", ":material/child_care:", "children"),
+        PageSpec("bulletins", "portal/pages/common/bulletins.py", "通报", ":material/campaign:", "bulletins"),
         PageSpec("transfers", "portal/pages/common/transfers.py", "转园监管", ":material/swap_horiz:", "transfers"),
         PageSpec(
             "arbitration", "portal/pages/common/arbitration.py", "问题学籍仲裁", ":material/gavel:", "arbitration"
@@ -134,9 +135,10 @@ def page_keys_for(actor: Actor) -> list[str]:
         transfers = ["transfers"] if children and actor.level is not Level.MINISTRY else []
         # The progress dashboard: the province, city and county bureaus' reviewers and leaders.
         dashboard = ["bureau_progress"] if transfers else []
-        return ["bureau_home", *dashboard, *queue, *children, *transfers, *arbitration, "institutions"]
+        bulletins = ["bulletins"] if transfers else []
+        return ["bureau_home", *dashboard, *bulletins, *queue, *children, *transfers, *arbitration, "institutions"]
     if actor.level is Level.TOWNSHIP:
-        return ["township_home", *queue, *children, "institutions"]
+        return ["township_home", *queue, *children, "bulletins", "institutions"]
     if actor.duty is Duty.ENTRY:
         return [
             "kindergarten_home",
@@ -149,9 +151,10 @@ def page_keys_for(actor: Actor) -> list[str]:
             "kindergarten_key_changes",
             "kindergarten_transfers",
             "kindergarten_supervision",
+            "bulletins",
         ]
     # An institution's reviewer decides its own requests (key-information changes) in the queue.
-    return ["kindergarten_home", *queue]
+    return ["kindergarten_home", *queue, "bulletins"]
 
 
 def url_paths() -> list[str]:

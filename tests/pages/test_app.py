@@ -18,21 +18,21 @@ from tests.pages.conftest import ROOT, login, new_app, registered_pages, texts
 
 ROLE_PAGES = {
     "demo-province": (
-        {"工作台", "进度看板", "幼儿信息", "转园监管", "机构名录"},
+        {"工作台", "进度看板", "通报", "幼儿信息", "转园监管", "机构名录"},
         "河南省 · 工作台",
         "省级领导（查看）",
     ),
     "demo-city": (
-        {"工作台", "进度看板", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
+        {"工作台", "进度看板", "通报", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
         "河南省郑州市 · 工作台",
         "地市级审核员",
     ),
     "demo-county": (
-        {"工作台", "进度看板", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
+        {"工作台", "进度看板", "通报", "审核队列", "幼儿信息", "转园监管", "问题学籍仲裁", "机构名录"},
         "河南省郑州市中牟县 · 工作台",
         "县级审核员",
     ),
-    "demo-township": ({"工作台", "审核队列", "幼儿信息", "机构名录"}, "乡镇中心园工作台", "乡镇中心园审核员"),
+    "demo-township": ({"工作台", "审核队列", "幼儿信息", "通报", "机构名录"}, "乡镇中心园工作台", "乡镇中心园审核员"),
     "demo-clerk": (
         {
             "本园概况",
@@ -45,6 +45,7 @@ ROLE_PAGES = {
             "关键信息变更",
             "转园",
             "监管信息",
+            "通报",
         },
         "中牟县官渡镇小庙王村幼儿园",
         "幼儿园数据填报员",
@@ -56,7 +57,7 @@ ROLE_PAGES = {
     ),
     "demo-secadmin": ({"工作台", "账户锁定", "用户账户"}, "省级安全管理员工作台", "省级安全管理员"),
     "demo-auditor": ({"工作台", "审计日志"}, "省级审计管理员工作台", "省级审计管理员"),
-    "demo-reviewer": ({"本园概况", "审核队列"}, "中牟县官渡镇小庙王村幼儿园", "幼儿园审核员"),
+    "demo-reviewer": ({"本园概况", "审核队列", "通报"}, "中牟县官渡镇小庙王村幼儿园", "幼儿园审核员"),
 }
 
 # Every page that is not a home page, with its title: each role may open exactly those it has.
@@ -82,6 +83,7 @@ OTHER_PAGE_FILES = {
     "portal/pages/admin/locks.py": "账户锁定",
     "portal/pages/admin/baseline.py": "统计基数",
     "portal/pages/bureau/progress.py": "进度看板",
+    "portal/pages/common/bulletins.py": "通报",
     "portal/pages/admin/audit_log.py": "审计日志",
 }
 KINDERGARTEN_ROLES = {"demo-clerk"}

@@ -50,3 +50,21 @@ def test_the_county_sees_its_institutions_and_a_filter_narrows_them(actors: dict
     at.selectbox(key="progress_ownership").select("民办").run()
     narrowed = table(at)
     assert [n for n in narrowed["机构"] if n != "合计"] == ["中牟县官渡镇小庙王村幼儿园（4101220002）"]
+
+
+def test_the_provincial_leader_issues_a_bulletin_and_the_clerk_reads_it(actors: dict[str, Actor]) -> None:
+    from tests.services.test_bulletins import needs_font
+
+    needs_font()
+    at = login("demo-province", DEMO_PASSWORD)
+    at.switch_page(str(ROOT / "portal/pages/common/bulletins.py")).run()
+    assert "还没有发给您所在地区的通报。" in texts(at)
+    click(at, "生成并发布")
+    assert not at.exception, at.exception
+    assert any("通报已发布" in s.value for s in at.success)
+    clerk = login("demo-clerk", DEMO_PASSWORD)
+    clerk.switch_page(str(ROOT / "portal/pages/common/bulletins.py")).run()
+    shown = texts(clerk)
+    assert "河南省学前教育管理信息系统建设进度通报" in shown and "生成并发布" not in [b.label for b in clerk.button]
+    clerk.toggle[0].set_value(True).run()
+    assert not clerk.exception, clerk.exception

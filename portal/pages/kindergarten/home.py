@@ -3,7 +3,7 @@
 import streamlit as st
 
 from portal.auth.policy import Action, may
-from portal.services import children, problems, transfers, yearly
+from portal.services import children, problems, snapshots, transfers, yearly
 from portal.services.overview import overview
 from portal.ui.children import state_metrics
 from portal.ui.guard import require_page
@@ -25,8 +25,11 @@ if may(actor, Action.VIEW_CHILDREN):
     if waiting:
         st.warning(f"本园涉及 {waiting} 条未解决的问题学籍，请在“问题学籍”页面处理。", icon=":material/report:")
 if may(actor, Action.MANAGE_CHILDREN):
+    reminder = snapshots.monthly_reminder(actor)  # from the 20th, while the month's update is not done
+    if reminder:
+        st.warning(reminder, icon=":material/notification_important:")
     for task in yearly.cycle_tasks(actor):
-        if not task.done:
+        if not task.done and not (reminder and task.label == yearly.MONTHLY_TASK):
             note = f"**{task.label}**（{task.due}）：{task.detail}请在“学年工作”页面办理。"
             st.info(note, icon=":material/event_repeat:")
     waiting_transfers = [

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 
 from portal.services.overview import SubRegionRow
 from portal.services.progress import ProgressRow
+from portal.services.snapshots import SnapshotRow
 
 
 def institutions_by_region(rows: Sequence[SubRegionRow], region_label: str) -> go.Figure:
@@ -96,6 +97,37 @@ def numbered_against_statistics(rows: Sequence[ProgressRow], sub_label: str) -> 
         yaxis_title="人",
         barmode="group",
         height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return figure
+
+
+def progress_trend(snapshots: Sequence[SnapshotRow], region_name: str) -> go.Figure:
+    """The month-end snapshots of one region: the three ratios (%) month by month."""
+    months = [s.month for s in snapshots]
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=months,
+                y=[getattr(s, key) for s in snapshots],
+                name=label,
+                mode="lines+markers",
+                line={"color": colour},
+                hovertemplate=f"%{{x}}：{label} %{{y:.2f}}%<extra></extra>",
+            )
+            for key, label, colour in (
+                ("reported_pct", "上报率", "#e9967a"),
+                ("reviewed_pct", "审核率", "#b22222"),
+                ("numbered_pct", "学籍号获取率", "#4169e1"),
+            )
+        ]
+    )
+    figure.update_layout(
+        title=f"{region_name}月末进度趋势",
+        yaxis_title="%",
+        xaxis={"type": "category"},
+        height=340,
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
         legend={"orientation": "h", "y": -0.2},
     )

@@ -68,3 +68,17 @@ def test_the_provincial_leader_issues_a_bulletin_and_the_clerk_reads_it(actors: 
     assert "河南省学前教育管理信息系统建设进度通报" in shown and "生成并发布" not in [b.label for b in clerk.button]
     clerk.toggle[0].set_value(True).run()
     assert not clerk.exception, clerk.exception
+
+
+def test_the_dashboard_shows_the_change_since_the_last_month_end_and_the_trend(actors: dict[str, Actor]) -> None:
+    from datetime import UTC, datetime
+
+    from portal.services import snapshots
+
+    snapshots.take_due(now=datetime(2026, 9, 29, 16, 30, tzinfo=UTC))  # 30 September, 00:30 in Shanghai
+    snapshots.take_due(now=datetime(2026, 10, 30, 16, 30, tzinfo=UTC))  # 31 October
+    numbered_in_county(actors, 2)
+    at = open_page("demo-county")
+    numbered = next(m for m in at.metric if m.label == "中牟县·已获学籍号幼儿")
+    assert numbered.value == "2" and "+2（较 2026-10 月末）" in str(numbered.proto.delta)
+    assert len(at.get("plotly_chart")) >= 1

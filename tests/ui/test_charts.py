@@ -40,3 +40,21 @@ def test_progress_rates_rank_by_review_rate_with_the_target_line() -> None:
     numbered = numbered_against_statistics(rows, "地市")
     assert list(numbered.data[1].customdata) == [75.27, 102.46]  # above 100% as it is
     assert list(numbered.data[0].x) == ["郑州市", "济源市"]
+
+
+def test_the_trend_has_one_point_per_month_snapshot() -> None:
+    from datetime import UTC, datetime
+
+    from portal.services.snapshots import SnapshotRow
+    from portal.ui.charts import progress_trend
+
+    taken = datetime(2026, 10, 30, 16, tzinfo=UTC)
+    rows = [
+        SnapshotRow("2026-09", "410100", 10, 4, 2, 50, 0, 100, 2026, taken, False),
+        SnapshotRow("2026-10", "410100", 10, 8, 6, 120, 0, 100, 2026, taken, False),
+    ]
+    figure = progress_trend(rows, "郑州市")
+    reported, reviewed, numbered = figure.data
+    assert list(reported.x) == ["2026-09", "2026-10"]
+    assert (list(reported.y), list(reviewed.y), list(numbered.y)) == ([40.0, 80.0], [20.0, 60.0], [50.0, 120.0])
+    assert figure.layout.title.text == "郑州市月末进度趋势"

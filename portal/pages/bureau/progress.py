@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from portal.data.choices import URBAN_RURAL_CLASSES
-from portal.services import progress
+from portal.services import progress, snapshots
 from portal.settings import get_settings
-from portal.ui.charts import numbered_against_statistics, progress_rates
+from portal.ui.charts import numbered_against_statistics, progress_rates, progress_trend
 from portal.ui.guard import require_page
 from portal.ui.layout import page_header, service_errors
 
@@ -117,6 +117,30 @@ with service_errors():
         args=(actor, table),
     )
 
+    change = snapshots.since_last_month(actor, table.region_code)
+    figures = st.columns(4)
+    for column, (name, label) in zip(
+        figures,
+        (
+            ("institutions", "纳入系统机构"),
+            ("reviewed", "基本信息已审核"),
+            ("numbered", "已获学籍号幼儿"),
+            ("entered", "已录入未审核"),
+        ),
+        strict=True,
+    ):
+        delta = change.difference.get(name)
+        column.metric(
+            f"{table.region_name}·{label}",
+            f"{change.current.get(name) or 0:,}",
+            delta=f"{delta:+,}（较 {change.last.month} 月末）" if change.last and delta is not None else None,
+            delta_color="normal" if name != "entered" else "off",
+        )
+    history = snapshots.trend(actor, table.region_code)
+    if len(history) >= 2:
+        st.plotly_chart(progress_trend(history, table.region_name), key="chart_trend")
+    else:
+        st.caption("月末快照满两个月后显示进度趋势图（每月最后一天 0 时自动保存）。")
     if table.rows and table.level != "county":
         left, right = st.columns(2)
         left.plotly_chart(progress_rates(table.rows, table.sub_label, settings.progress_target), key="chart_rates")

@@ -106,6 +106,15 @@ with service_errors():
     if chosen and chosen[0] < len(ordered) and ordered[chosen[0]].drillable:
         st.session_state[REGION] = ordered[chosen[0]].code
         st.rerun()
+    below = {r.code: r.name for r in table.rows if r.drillable}
+    if below:  # the same drill-down from the keyboard
+        pick, go = st.columns([3, 1], vertical_alignment="bottom")
+        target = pick.selectbox(
+            f"查看下一级（{table.sub_label}）", list(below), format_func=below.get, key="progress_below"
+        )
+        if go.button("查看", key="progress_drill", icon=":material/arrow_downward:"):
+            st.session_state[REGION] = target
+            st.rerun()
     st.download_button(
         "导出本表（CSV）",
         progress.as_csv(table).encode("utf-8"),
@@ -134,7 +143,7 @@ with service_errors():
             f"{table.region_name}·{label}",
             f"{change.current.get(name) or 0:,}",
             delta=f"{delta:+,}（较 {change.last.month} 月末）" if change.last and delta is not None else None,
-            delta_color="normal" if name != "entered" else "off",
+            delta_color="normal" if name != "entered" and delta else "off",
         )
     history = snapshots.trend(actor, table.region_code)
     if len(history) >= 2:

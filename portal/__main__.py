@@ -79,14 +79,38 @@ def _safe_url() -> str:
 def demo(
     password: Annotated[str, typer.Option(help="Password of every demo account.")] = "",
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when accounts already exist.")] = False,
+    scale: Annotated[
+        str,
+        typer.Option(
+            help="Generate the Henan province of 附件2 instead: 'henan' (full size, 2.5 million children) "
+            "or a fraction in (0,1], e.g. 0.01, for a proportional small one."
+        ),
+    ] = "",
 ) -> None:
-    """Fill an empty database with a small demo province and one account per role."""
+    """Fill an empty database with a small demo province and one account per role (--scale: the
+    Henan province of 附件2, generated in bulk)."""
     from portal.services.accounts import any_user_exists
     from portal.services.demo import DEFAULT_DEMO_PASSWORD, DEMO_ACCOUNTS, load_demo
     from portal.services.errors import ServiceError
 
     if if_empty and any_user_exists():
         typer.echo("accounts exist already: demo data not loaded")
+        return
+    if scale:
+        from portal.services.henan import load_henan, parse_scale
+
+        try:
+            result = load_henan(parse_scale(scale), password=password or DEFAULT_DEMO_PASSWORD, echo=typer.echo)
+        except ServiceError as exc:
+            _fail(str(exc))
+            return
+        typer.echo(
+            f"Henan demo loaded (scale {result.scale}): {result.institutions:,} institutions in "
+            f"{result.counties} counties of {result.cities} cities, {result.reported:,} reported, "
+            f"{result.reviewed:,} reviewed, {result.numbered:,} children numbered and {result.entered:,} "
+            f"awaiting review, baseline {result.baseline:,}; {result.accounts:,} demo accounts "
+            f"(demo-province, demo-city-CODE, demo-county-CODE, demo-clerk-CODE) in {result.seconds:.0f} s"
+        )
         return
     try:
         summary = load_demo(password or DEFAULT_DEMO_PASSWORD)
@@ -310,6 +334,27 @@ def snapshot_command() -> None:
     for month in months:
         late = " (caught up with the current counters)" if snapshots.is_caught_up(month, now) else ""
         typer.echo(f"snapshot taken: {month}{late}")
+
+
+@bench_app.command("dashboard")
+def bench_dashboard(
+    henan_url: Annotated[
+        str, typer.Option(help="A database already holding the full province (default: generate one, ~5 min).")
+    ] = "",
+    small_url: Annotated[str, typer.Option(help="A database holding the 1% province (default: generate one).")] = "",
+    runs: Annotated[int, typer.Option(help="Timed page runs per database (the median is printed).")] = 20,
+    large_scale: Annotated[str, typer.Option(help="Scale generated when no --henan-url is given.")] = "henan",
+) -> None:
+    """The provincial dashboard page at Henan scale and at 1%, side by side, and their ratio."""
+    from portal.services.bench_dashboard import run_dashboard_bench
+
+    run_dashboard_bench(
+        henan_url=henan_url or None,
+        small_url=small_url or None,
+        large_scale=large_scale,
+        runs=runs,
+        echo=lambda line: typer.echo(line, err=line.startswith("  ")),
+    )
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import String, case, cast, delete, event, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import attributes
 
@@ -167,11 +167,77 @@ def refresh(session: OrmSession, institution_id: int) -> None:
 
 
 def rebuild(session: OrmSession) -> int:
-    """Recount every institution from the rows; returns how many."""
+    """Recount every institution from the rows; returns how many.
+
+    Set-based: one ``INSERT ... SELECT`` counts every institution (the same figures as
+    ``count_institution``) and one ``GROUP BY`` sums them per county and filter combination, so a
+    province of millions of children is recounted in seconds, on SQLite and PostgreSQL alike."""
     session.execute(delete(_rp))
     session.execute(delete(_ip))
-    ids = session.execute(select(Institution.id).order_by(Institution.id)).scalars().all()  # type: ignore[arg-type]
-    for institution_id in ids:
-        refresh(session, institution_id)
+    session.execute(_institution_counts())
+    session.execute(_region_sums())
     session.info.pop(_KEY, None)
-    return len(ids)
+    return int(session.execute(select(func.count()).select_from(_ip)).scalar_one())
+
+
+def _institution_counts() -> Any:
+    """INSERT INTO institution_progress SELECT ...: every institution's figures counted as
+    ``count_institution`` counts them (children per state; a base record; a base request that is
+    not withdrawn, matched on its subject as ``<institution id>:base``)."""
+    institution = Institution.__table__  # type: ignore[attr-defined]
+    child = Child.__table__  # type: ignore[attr-defined]
+    record = InstitutionRecord.__table__  # type: ignore[attr-defined]
+    request = Request.__table__  # type: ignore[attr-defined]
+    states = (
+        select(
+            child.c.institution_id,
+            func.sum(case((child.c.state == "approved", 1), else_=0)).label("numbered"),
+            func.sum(case((child.c.state.in_(ENTERED_STATES), 1), else_=0)).label("entered"),
+        )
+        .group_by(child.c.institution_id)
+        .subquery("states")
+    )
+    reviewed = (
+        exists().where(record.c.institution_id == institution.c.id, record.c.section == "base").correlate(institution)
+    )
+    reported = (
+        exists()
+        .where(
+            request.c.subject_type == "institution_section",
+            request.c.subject_id == cast(institution.c.id, String).concat(":base"),
+            request.c.kind.in_(SECTION_KINDS),
+            request.c.state != "withdrawn",
+        )
+        .correlate(institution)
+    )
+    counted = select(
+        institution.c.id,
+        institution.c.province_code,
+        institution.c.city_code,
+        institution.c.county_code,
+        institution.c.township_code,
+        institution.c.kind,
+        institution.c.ownership,
+        institution.c.inclusive,
+        institution.c.urban_rural,
+        case((or_(reviewed, reported), 1), else_=0),
+        case((reviewed, 1), else_=0),
+        func.coalesce(states.c.numbered, 0),
+        func.coalesce(states.c.entered, 0),
+    ).select_from(institution.outerjoin(states, states.c.institution_id == institution.c.id))
+    columns = ["institution_id", "province_code", "city_code", "county_code", "township_code", *DIMENSIONS, *FIGURES]
+    return insert(_ip).from_select(columns, counted)
+
+
+def _region_sums() -> Any:
+    """INSERT INTO region_progress SELECT ... GROUP BY county and the dashboard's filters."""
+    key = [_ip.c.county_code, *(_ip.c[d] for d in DIMENSIONS)]
+    summed = select(
+        *key,
+        func.min(_ip.c.province_code),
+        func.min(_ip.c.city_code),
+        func.count(),
+        *(func.sum(_ip.c[f]) for f in FIGURES),
+    ).group_by(*key)
+    columns = ["county_code", *DIMENSIONS, "province_code", "city_code", "institutions", *FIGURES]
+    return insert(_rp).from_select(columns, summed)

@@ -302,10 +302,19 @@ class SinceLastMonth:
     difference: dict[str, int | None]  # per figure: current minus the last snapshot (None if unknown)
 
 
-def since_last_month(actor: Actor, region_code: str | None = None) -> SinceLastMonth:
-    """Per figure, the current counters minus the region's last snapshot."""
-    table = progress.progress_table(actor, region_code)  # the same scope check, and the current figures
-    history = trend(actor, table.region_code, months=1)
+def since_last_month(
+    actor: Actor,
+    region_code: str | None = None,
+    *,
+    table: progress.ProgressTable | None = None,
+    history: Sequence[SnapshotRow] | None = None,
+) -> SinceLastMonth:
+    """Per figure, the current counters minus the region's last snapshot. A page that already holds
+    the region's table (and its trend) passes them instead of having them read again."""
+    if table is None or (region_code is not None and table.region_code != region_code):
+        table = progress.progress_table(actor, region_code)  # the same scope check, and the current figures
+    if history is None:
+        history = trend(actor, table.region_code, months=1)
     last = history[-1] if history else None
     current = {name: getattr(table.total, name) for name in FIGURES}
     difference: dict[str, int | None] = {}

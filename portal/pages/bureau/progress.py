@@ -7,7 +7,7 @@ import streamlit as st
 from portal.data.choices import URBAN_RURAL_CLASSES
 from portal.services import progress, snapshots
 from portal.settings import get_settings
-from portal.ui.charts import numbered_against_statistics, progress_rates, progress_trend
+from portal.ui.charts import cached
 from portal.ui.guard import require_page
 from portal.ui.layout import page_header, service_errors
 
@@ -126,7 +126,8 @@ with service_errors():
         args=(actor, table),
     )
 
-    change = snapshots.since_last_month(actor, table.region_code)
+    history = snapshots.trend(actor, table.region_code)
+    change = snapshots.since_last_month(actor, table=table, history=history)
     figures = st.columns(4)
     for column, (name, label) in zip(
         figures,
@@ -145,12 +146,12 @@ with service_errors():
             delta=f"{delta:+,}（较 {change.last.month} 月末）" if change.last and delta is not None else None,
             delta_color="normal" if name != "entered" and delta else "off",
         )
-    history = snapshots.trend(actor, table.region_code)
     if len(history) >= 2:
-        st.plotly_chart(progress_trend(history, table.region_name), key="chart_trend")
+        st.plotly_chart(cached("progress_trend", tuple(history), table.region_name), key="chart_trend")
     else:
         st.caption("月末快照满两个月后显示进度趋势图（每月最后一天 0 时自动保存）。")
     if table.rows and table.level != "county":
         left, right = st.columns(2)
-        left.plotly_chart(progress_rates(table.rows, table.sub_label, settings.progress_target), key="chart_rates")
-        right.plotly_chart(numbered_against_statistics(table.rows, table.sub_label), key="chart_numbered")
+        rows = tuple(table.rows)
+        left.plotly_chart(cached("progress_rates", rows, table.sub_label, settings.progress_target), key="chart_rates")
+        right.plotly_chart(cached("numbered_against_statistics", rows, table.sub_label), key="chart_numbered")

@@ -267,10 +267,21 @@ def issue_bulletin(actor: Actor, as_of: date | None = None) -> int:
     as_of = as_of or local_today()
     if as_of > local_today():
         raise ServiceError("通报日期不能晚于今天。")
-    table = progress.progress_table(actor)
+    if as_of == local_today():
+        table = progress.progress_table(actor)
+    else:  # an earlier date: the figures of the last month-end snapshot on or before it
+        from portal.services import snapshots
+
+        past = snapshots.table_at(actor, as_of)
+        if past is None:
+            raise ServiceError(f"{as_of} 之前没有月末快照，无法生成该日期的通报；请选择今天。")
+        table = past
+        as_of = past.as_of or as_of
     with db.session_scope() as session:
         previous = session.exec(
-            select(Bulletin).where(Bulletin.region_code == table.region_code).order_by(col(Bulletin.id).desc())
+            select(Bulletin)
+            .where(Bulletin.region_code == table.region_code, col(Bulletin.as_of) <= as_of)
+            .order_by(col(Bulletin.as_of).desc(), col(Bulletin.id).desc())
         ).first()
         before = json.loads(previous.table_json) if previous else None
     key = "numbered_pct" if any(r.numbered_pct is not None for r in table.rows if r.institutions) else "reviewed_pct"

@@ -145,6 +145,7 @@ class ProgressTable:
     rows: Sequence[ProgressRow]
     total: ProgressRow
     breadcrumb: Sequence[tuple[str, str]] = field(default_factory=list)  # (code, name), top first
+    as_of: date | None = None  # the month-end a table from snapshots shows; None: the counters now
 
 
 def _actor_region(session: Session, actor: Actor) -> Region:

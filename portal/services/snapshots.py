@@ -41,7 +41,7 @@ from portal.clock import LOCAL_TZ, utcnow
 from portal.data import db
 from portal.data.models import Child, Institution, MonthEndSnapshot, Region, RegionProgress, StatBaseline
 from portal.services import progress, workflow, yearly
-from portal.services.errors import NotFound
+from portal.services.errors import NotFound, ServiceError
 from portal.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -377,3 +377,63 @@ def monthly_update_laggards(actor: Actor, *, today: date | None = None) -> Seque
             .order_by(col(Institution.code))
         ).all()
     return [Laggard(int(i), code, name, int(n)) for i, code, name, n in found]
+
+
+# --- a past month-end as a progress table (a bulletin for an earlier date) ---------------------------
+
+
+def table_at(actor: Actor, as_of: date) -> progress.ProgressTable | None:
+    """The progress table of the actor's region as its last month-end snapshot on or before
+    ``as_of`` recorded it: one row per region below, from their own snapshots. Only provinces and
+    cities (their counties have snapshots, their institutions do not); None without a snapshot."""
+    with db.session_scope() as session:
+        region = _region_in_scope(session, actor, None)
+        if region.level == "county" or (region.level == "city" and region.county_code == region.code):
+            raise ServiceError("县级地区的月末快照不含各幼儿园的数字：县级通报只能按当日数据生成。")
+        months = session.exec(
+            select(MonthEndSnapshot.month)
+            .where(MonthEndSnapshot.region_code == region.code)
+            .order_by(col(MonthEndSnapshot.month).desc())
+        ).all()
+        month = next((m for m in months if due_at(m).astimezone(LOCAL_TZ).date() <= as_of), None)
+        if month is None:
+            return None
+        sub_level, sub_label = ("city", "地市") if region.level == "province" else ("county", "县区")
+        parent = MonthEndSnapshot.province_code if region.level == "province" else MonthEndSnapshot.city_code
+        key = region.province_code if region.level == "province" else region.code
+        rows_found = session.exec(
+            select(MonthEndSnapshot).where(
+                MonthEndSnapshot.month == month, MonthEndSnapshot.level == sub_level, parent == key
+            )
+        ).all()
+        own = session.exec(
+            select(MonthEndSnapshot).where(MonthEndSnapshot.month == month, MonthEndSnapshot.region_code == region.code)
+        ).one()
+        names = {
+            r.code: r.name
+            for r in session.exec(select(Region).where(col(Region.code).in_([s.region_code for s in rows_found])))
+        }
+
+        def row(snapshot: MonthEndSnapshot, name: str) -> progress.ProgressRow:
+            return progress.ProgressRow(
+                snapshot.region_code,
+                name,
+                snapshot.institutions,
+                snapshot.reported,
+                snapshot.reviewed,
+                snapshot.baseline,
+                snapshot.numbered,
+                snapshot.entered,
+            )
+
+        rows = sorted((row(s, names.get(s.region_code, s.region_code)) for s in rows_found), key=lambda r: r.code)
+        return progress.ProgressTable(
+            region_code=region.code,
+            region_name=region.name,
+            level=region.level,
+            sub_label=sub_label,
+            baseline_year=own.baseline_year,
+            rows=rows,
+            total=row(own, "合计"),
+            as_of=due_at(month).astimezone(LOCAL_TZ).date(),
+        )

@@ -48,8 +48,7 @@ def test_a_city_bulletin_ranked_summarised_archived_and_published_down(
         session.add(StatBaseline(county_code="410122", year=2026, province_code="41", city_code="410100", children=2))
         session.add(StatBaseline(county_code="410102", year=2026, province_code="41", city_code="410100", children=10))
     city_leader = leader(Level.CITY, "410100")
-    today = workflow.local_today()
-    first_id = bulletins.issue_bulletin(city_leader, today - timedelta(days=7))
+    first_id = bulletins.issue_bulletin(city_leader)
     (first,) = bulletins.list_bulletins(city_leader)
     assert first.id == first_id and "本期为首期通报" in first.summary
     assert "学籍号获取率最高的是中牟县（150.00%），最低的是" in first.summary
@@ -117,3 +116,22 @@ def test_the_summary_without_institutions_and_without_a_baseline() -> None:
         "410000", "河南省", "province", "地市", None, [], progress.ProgressRow("410000", "合计", 0, 0, 0, None, 0, 0)
     )
     assert "尚无学前教育机构纳入系统" in bulletins.summary_text(empty, None, date(2026, 11, 28))
+
+
+def test_a_bulletin_for_an_earlier_date_uses_that_month_end(actors: dict[str, Actor]) -> None:
+    from datetime import UTC, datetime
+
+    from portal.services import snapshots
+
+    needs_font()
+    snapshots.take_due(now=datetime(2026, 9, 29, 16, 30, tzinfo=UTC))  # 30 September, 00:30 in Shanghai
+    numbered_in_county(actors, 2)  # after September's month-end
+    province = actors["province"]
+    with pytest.raises(ServiceError, match="之前没有月末快照"):
+        bulletins.issue_bulletin(province, date(2026, 9, 15))
+    bulletin_id = bulletins.issue_bulletin(province, date(2026, 10, 20))
+    (row,) = bulletins.list_bulletins(province)
+    assert row.id == bulletin_id and row.as_of == date(2026, 9, 30)  # the month-end it shows
+    assert "截至 2026年09月30日" in row.summary and "已获得学籍号的幼儿 0 人" in row.summary
+    with pytest.raises(ServiceError, match="县级通报只能按当日数据生成"):
+        bulletins.issue_bulletin(leader(Level.COUNTY, "410122"), date(2026, 10, 20))

@@ -22,7 +22,7 @@ if actor.duty is Duty.LEADER and actor.level in (Level.PROVINCE, Level.CITY, Lev
     with st.form("bulletin_issue"):
         st.markdown(
             "**发布进度通报**：按学籍号获取率排名的下级地区进度表、图表和自动生成的摘要，"
-            "生成 Excel 和 PDF，发布给下级。"
+            "生成 Excel 和 PDF，发布给下级。选择今天以前的日期时，通报采用该日期之前最近一次月末快照的数字。"
         )
         as_of = st.date_input("通报日期", value=local_today(), max_value=local_today(), format="YYYY-MM-DD")
         if st.form_submit_button("生成并发布", type="primary", icon=":material/campaign:"):

@@ -68,6 +68,16 @@ def test_a_city_bulletin_ranked_summarised_archived_and_published_down(
             check=True,
         )
         assert list(tmp_path.glob("p*.png"))
+        # The page's text carries the ranked table: 中牟县 (150%) ranked above 中原区 (0%).
+        text = subprocess.run(
+            ["pdftotext", "-layout", "-f", "1", "-l", "1", str(tmp_path / "b.pdf"), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "郑州市学前教育管理信息系统建设进度通报" in text
+        table = text[text.index("序号") :]
+        assert table.index("中牟县") < table.index("中原区") and "150.00%" in table
 
     # A second bulletin after more children are numbered in 中原区: who moved most.
     from portal.services import children

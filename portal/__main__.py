@@ -346,7 +346,7 @@ def bench_dashboard(
     large_scale: Annotated[str, typer.Option(help="Scale generated when no --henan-url is given.")] = "henan",
 ) -> None:
     """The provincial dashboard page at Henan scale and at 1%, side by side, and their ratio."""
-    from portal.services.bench_dashboard import run_dashboard_bench
+    from portal.benchmarks.dashboard import run_dashboard_bench
 
     run_dashboard_bench(
         henan_url=henan_url or None,

@@ -15,7 +15,7 @@ from sqlmodel import col, or_, select
 from portal.auth.actor import Actor
 from portal.auth.policy import Action, may
 from portal.data import db
-from portal.data.models import Child, Institution, Request, Transfer
+from portal.data.models import Child, Institution, Request, RequestEvent, Transfer
 from portal.services import workflow
 from portal.services.errors import NotFound
 
@@ -49,11 +49,18 @@ def child_history(actor: Actor, child_id: int) -> list[RecordEvent]:
                 )
             )
         ).all()
+        by_request: dict[int, list[RequestEvent]] = {}
+        for event in session.exec(  # every request's events in one query
+            select(RequestEvent)
+            .where(col(RequestEvent.request_id).in_([r.id for r, _ in requests]))
+            .order_by(col(RequestEvent.id))
+        ).all():
+            by_request.setdefault(event.request_id, []).append(event)
         events: list[RecordEvent] = []
         for request, institution_name in requests:
             wf = workflow.workflow_for(request.kind)
             labels = {s.key: s.label for s in wf.steps}
-            for event in workflow.events_of(session, request):
+            for event in by_request.get(request.id or 0, []):
                 events.append(
                     RecordEvent(
                         at=event.at,

@@ -121,19 +121,6 @@ class ProgressRow:
     def numbered_pct(self) -> float | None:
         return ratio(self.numbered, self.baseline)
 
-    def cells(self) -> list[Any]:
-        return [
-            self.name,
-            self.institutions,
-            self.reported,
-            self.reported_pct,
-            self.reviewed,
-            self.reviewed_pct,
-            self.baseline,
-            self.numbered,
-            self.numbered_pct,
-        ]
-
 
 @dataclass(frozen=True)
 class ProgressTable:

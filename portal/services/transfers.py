@@ -400,10 +400,10 @@ workflow.register(
 def _own_transfer(session: Session, actor: Actor, transfer_id: int, side: str) -> Transfer:
     institution = children.own_institution(session, actor)
     transfer = session.get(Transfer, transfer_id)
-    column = transfer.from_institution_id if side == "from" and transfer else None
-    if transfer is not None and side == "to":
-        column = transfer.to_institution_id
-    if transfer is None or column != institution.id:
+    own_side = None
+    if transfer is not None:
+        own_side = transfer.from_institution_id if side == "from" else transfer.to_institution_id
+    if transfer is None or own_side != institution.id:
         raise NotFound("转园记录不存在。")
     return transfer
 

@@ -25,6 +25,8 @@ class Actor:
     session_version: int = 1
     is_demo: bool = False
     is_system: bool = False  # the operator at the command line, not a person logged in
+    session_id: str = ""  # the login session, written on every audit row of the session
+    loan_id: int | None = None  # the password loan in force when the session began (§18.3)
 
     @property
     def role(self) -> str:

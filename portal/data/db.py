@@ -129,4 +129,6 @@ def session_scope(write: bool = False) -> Iterator[Session]:
 
 
 # The progress counters listen to every session's flushes and commits (imported for its effect).
+# The audit chain gives audit rows their ids and hashes at commit, after the counters' work.
+from portal.data import audit_chain as _audit_chain  # noqa: E402, F401
 from portal.data import counters as _counters  # noqa: E402, F401

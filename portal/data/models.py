@@ -83,6 +83,98 @@ class User(SQLModel, table=True):
     session_version: int = 1  # bumped to end every open session of the user
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     last_login_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # When the password was last set by its owner (None: set by an administrator, to be changed).
+    password_changed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # A temporary password from an administrator's reset: valid until this time, single use.
+    temp_password_expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    temp_password_used: bool = False
+    # The TOTP second factor: the secret encrypted (crypto.encrypt, context "user.totp_secret"),
+    # the last time step accepted (a code is never accepted twice).
+    totp_secret: str | None = Field(default=None, max_length=200)
+    totp_last_step: int | None = None
+    disabled_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    disabled_reason: str = Field(default="", max_length=200)
+
+
+class SecurityPolicy(SQLModel, table=True):
+    """The security administrator's choices of the password policy, one row per item; an item
+    without a row takes its setting (portal/settings.py)."""
+
+    __tablename__ = "security_policy"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=64)
+    updated_by: int | None = Field(default=None, foreign_key="user_account.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class PasswordHistory(SQLModel, table=True):
+    """The hashes of a user's earlier passwords, so that the last few are not used again."""
+
+    __tablename__ = "password_history"
+    __table_args__ = (Index("ix_password_history_user", "user_id", "changed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    password_hash: str = Field(max_length=128)
+    changed_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class PasswordLoan(SQLModel, table=True):
+    """Lending a password (§18.3): asked by the owner, approved by an administrator, recorded with
+    whom it is lent to, why and until when. Actions during the loan carry its id in the audit log;
+    when it ends the password must be changed before the next use."""
+
+    __tablename__ = "password_loan"
+    __table_args__ = (Index("ix_password_loan_user_state", "user_id", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    borrower_name: str = Field(max_length=64)
+    borrower_phone: str = Field(default="", max_length=32)
+    reason: str = Field(max_length=500)
+    starts_at: datetime = Field(sa_column=_utc_column())
+    ends_at: datetime = Field(sa_column=_utc_column())
+    state: str = Field(default="requested", max_length=16, index=True)  # requested/approved/refused/ended
+    requested_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    decided_by: int | None = Field(default=None, foreign_key="user_account.id")
+    decided_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    decision_note: str = Field(default="", max_length=500)
+    ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    province_code: str | None = Field(default=None, max_length=2, index=True)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6, index=True)
+    township_code: str | None = Field(default=None, max_length=12)
+    institution_id: int | None = Field(default=None, index=True)
+
+
+class AccountGrant(SQLModel, table=True):
+    """The register of grants (§18.1): every role given, changed or taken away, filed with the level
+    above. The region columns are the grantee's, so the level above reads them in its scope."""
+
+    __tablename__ = "account_grant"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(index=True))
+    change: str = Field(max_length=16)  # grant / change / revoke / restore
+    grantor_id: int | None = Field(default=None, foreign_key="user_account.id")
+    grantor_username: str = Field(max_length=64)
+    grantor_real_name: str = Field(max_length=64)
+    grantor_role: str = Field(max_length=64)
+    grantee_id: int = Field(foreign_key="user_account.id", index=True)
+    grantee_username: str = Field(max_length=64)
+    grantee_real_name: str = Field(max_length=64)
+    role: str = Field(max_length=64)  # the role in words, e.g. 县级审核员
+    level: str = Field(max_length=16)
+    duty: str = Field(max_length=16)
+    previous_role: str = Field(default="", max_length=64)
+    scope: str = Field(default="", max_length=200)  # the grantee's region or institution in words
+    reason: str = Field(default="", max_length=500)
+    province_code: str | None = Field(default=None, max_length=2, index=True)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6, index=True)
+    township_code: str | None = Field(default=None, max_length=12)
+    institution_id: int | None = Field(default=None, index=True)
 
 
 class LoginFailure(SQLModel, table=True):
@@ -127,6 +219,25 @@ class AuditLog(SQLModel, table=True):
     province_code: str | None = Field(default=None, max_length=2)
     city_code: str | None = Field(default=None, max_length=6, index=True)
     county_code: str | None = Field(default=None, max_length=6, index=True)
+    outcome: str = Field(default="success", max_length=16)  # success / failure / denied
+    session_id: str = Field(default="", max_length=32, index=True)  # the login session it belongs to
+    loan_id: int | None = Field(default=None, index=True)  # set while the account's password is lent
+    # The hash chain: each row carries the hash of the one before it (by id) and its own.
+    prev_hash: str = Field(default="", max_length=64)
+    row_hash: str = Field(default="", max_length=64)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The end of the audit hash chain: one row, locked by every commit that appends audit rows, so
+    that appends are serialised and ids follow commit order. ``anchor_*`` is the last purged row."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: int = Field(default=1, primary_key=True)
+    last_id: int = 0
+    last_hash: str = Field(default="", max_length=64)
+    anchor_id: int = 0
+    anchor_hash: str = Field(default="", max_length=64)
 
 
 class Request(SQLModel, table=True):

@@ -1,20 +1,28 @@
-"""The audit trail: one helper that every service calls inside its own transaction."""
+"""The audit trail: one helper that every service calls inside its own transaction, and the
+auditor's reading of it (filters, keyset pages, export). The hash chain that makes the log
+tamper-evident is kept at commit by portal/data/audit_chain.py and checked by
+portal/services/audit_integrity.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, func, select
 
 from portal.auth.actor import Actor
 from portal.auth.policy import Action, require, scope_filter
-from portal.clock import utcnow
-from portal.data import db
+from portal.clock import LOCAL_TZ, format_local, utcnow
+from portal.data import audit_chain, db
 from portal.data.models import AuditLog
+from portal.services import exports
+from portal.services.errors import ServiceError
+from portal.services.inputs import search_term
 from portal.settings import get_settings
 
 ACTION_LABELS: dict[str, str] = {
@@ -71,7 +79,33 @@ ACTION_LABELS: dict[str, str] = {
     "baseline_correct": "更正统计基数",
     "key_change_request": "申请关键信息变更",
     "key_change_apply": "关键信息变更生效",
+    # Accounts (R6.1-R6.4)
+    "password_change": "修改密码",
+    "password_reset": "重置密码",
+    "password_expired": "密码过期",
+    "totp_enrol": "绑定动态口令",
+    "totp_failed": "动态口令错误",
+    "loan_request": "申请借用密码",
+    "loan_approve": "批准借用密码",
+    "loan_refuse": "拒绝借用密码",
+    "loan_end": "结束借用密码",
+    "user_update": "修改用户",
+    "user_disable": "停用用户",
+    "user_enable": "启用用户",
+    "grant_revoke": "撤销授权",
+    "account_idle_disable": "长期未登录停用",
+    "permission_denied": "越权操作被拒绝",
+    # The audit log itself, backups and keys (R6.5, R6.6)
+    "audit_chain_start": "启用审计链",
+    "audit_verify": "核验审计链",
+    "audit_purge": "清理过期审计日志",
+    "backup": "备份数据",
+    "restore": "恢复数据",
+    "key_rotate": "轮换密钥",
 }
+
+OUTCOME_LABELS: dict[str, str] = {"success": "成功", "failure": "失败", "denied": "拒绝"}
+OUTCOMES = frozenset(OUTCOME_LABELS)
 
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
@@ -98,13 +132,22 @@ def record(
     detail: str = "",
     username: str = "",
     region_codes: tuple[str | None, str | None, str | None] | None = None,
+    outcome: str = "success",
+    session_id: str | None = None,
 ) -> AuditLog:
     """Append one audit row to ``session`` (committed with the change it records).
 
     ``actor`` is None for events without a logged-in user (a failed login); ``username`` then
     names the login name that was typed, and ``region_codes`` (province, city, county) places
-    the row in an auditor's scope.
+    the row in an auditor's scope. ``outcome`` is success, failure or denied. The row carries the
+    actor's login session and password loan (``session_id`` overrides the session, e.g. for a
+    failure before the login).
+
+    The row is not added to the session at once: it gets its id and its place in the hash chain
+    when the session commits (portal/data/audit_chain.py), so its ``id`` is None until then.
     """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome: {outcome!r}")
     if region_codes is None:
         if actor is None or actor.is_system:
             # The operator's commands belong to the deployment's province.
@@ -126,8 +169,11 @@ def record(
         province_code=region_codes[0],
         city_code=region_codes[1],
         county_code=region_codes[2],
+        outcome=outcome,
+        session_id=(session_id if session_id is not None else actor.session_id if actor else "")[:32],
+        loan_id=actor.loan_id if actor else None,
     )
-    session.add(row)
+    audit_chain.append(session, row)
     return row
 
 
@@ -141,7 +187,26 @@ OBJECT_LABELS: dict[str, str] = {
     "dispute": "问题学籍",
     "transfer": "转园",
     "baseline": "统计基数",
+    "supervision_form": "监管表单",
+    "loan": "密码借用",
+    "grant": "授权",
+    "backup": "备份",
+    "audit_log": "审计日志",
 }
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the auditor asks for. Days are Asia/Shanghai calendar days, both ends included."""
+
+    action: str | None = None
+    username: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    from_day: date | None = None
+    to_day: date | None = None
+    outcome: str | None = None
+    since: datetime | None = None  # an aware moment (the older callers' filter)
 
 
 @dataclass(frozen=True)
@@ -158,6 +223,10 @@ class AuditEntry:
     before: str | None
     after: str | None
     detail: str
+    outcome: str = "success"
+    outcome_label: str = "成功"
+    session_id: str = ""
+    loan_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +234,59 @@ class AuditPage:
     entries: Sequence[AuditEntry]
     next_cursor: int | None  # pass back as ``before_id`` for the next (older) page
     total: int
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def _conditions(actor: Actor, filters: AuditFilter) -> list[Any]:
+    require(actor, Action.VIEW_AUDIT)
+    if filters.from_day and filters.to_day and filters.from_day > filters.to_day:
+        raise ServiceError("开始日期不能晚于结束日期。")
+    if filters.outcome and filters.outcome not in OUTCOMES:
+        raise ServiceError("未知的操作结果。")
+    conditions: list[Any] = [scope_filter(actor, AuditLog)]
+    if filters.action:
+        conditions.append(col(AuditLog.action) == filters.action)
+    username = search_term(filters.username, 64)
+    if username:
+        conditions.append(col(AuditLog.username) == username.lower())
+    if filters.object_type:
+        conditions.append(col(AuditLog.object_type) == filters.object_type)
+    object_id = search_term(filters.object_id, 64)
+    if object_id:
+        conditions.append(col(AuditLog.object_id) == object_id)
+    if filters.outcome:
+        conditions.append(col(AuditLog.outcome) == filters.outcome)
+    if filters.from_day:
+        conditions.append(col(AuditLog.at) >= _local_midnight(filters.from_day))
+    if filters.to_day:
+        conditions.append(col(AuditLog.at) < _local_midnight(filters.to_day + timedelta(days=1)))
+    if filters.since is not None:
+        conditions.append(col(AuditLog.at) >= filters.since)
+    return conditions
+
+
+def _entry(r: AuditLog) -> AuditEntry:
+    return AuditEntry(
+        id=r.id or 0,
+        at=r.at,
+        username=r.username,
+        real_name=r.real_name,
+        role=r.role,
+        action=r.action,
+        action_label=ACTION_LABELS.get(r.action, r.action),
+        object_type=OBJECT_LABELS.get(r.object_type, r.object_type),
+        object_id=r.object_id,
+        before=r.before,
+        after=r.after,
+        detail=r.detail,
+        outcome=r.outcome,
+        outcome_label=OUTCOME_LABELS.get(r.outcome, r.outcome),
+        session_id=r.session_id,
+        loan_id=r.loan_id,
+    )
 
 
 def list_entries(
@@ -175,38 +297,143 @@ def list_entries(
     since: datetime | None = None,
     before_id: int | None = None,
     limit: int = 50,
+    filters: AuditFilter | None = None,
 ) -> AuditPage:
-    """The audit log in the auditor's scope, newest first, keyset-paged by id."""
-    require(actor, Action.VIEW_AUDIT)
-    conditions = [scope_filter(actor, AuditLog)]
-    if action:
-        conditions.append(col(AuditLog.action) == action)
-    if username:
-        conditions.append(col(AuditLog.username) == username.strip().lower())
-    if since is not None:
-        conditions.append(col(AuditLog.at) >= since)
+    """The audit log in the auditor's scope, newest first, keyset-paged by id. ``filters`` (or the
+    older keywords ``action``, ``username`` and ``since``) narrow it."""
+    filters = filters or AuditFilter(action=action, username=username, since=since)
+    conditions = _conditions(actor, filters)
     query = select(AuditLog).where(*conditions)
     if before_id is not None:
         query = query.where(col(AuditLog.id) < before_id)
     with db.session_scope() as session:
         total = session.exec(select(func.count()).select_from(AuditLog).where(*conditions)).one()
         rows = session.exec(query.order_by(col(AuditLog.id).desc()).limit(limit + 1)).all()
-    entries = [
-        AuditEntry(
-            id=r.id or 0,
-            at=r.at,
-            username=r.username,
-            real_name=r.real_name,
-            role=r.role,
-            action=r.action,
-            action_label=ACTION_LABELS.get(r.action, r.action),
-            object_type=OBJECT_LABELS.get(r.object_type, r.object_type),
-            object_id=r.object_id,
-            before=r.before,
-            after=r.after,
-            detail=r.detail,
-        )
-        for r in rows[:limit]
-    ]
+    entries = [_entry(r) for r in rows[:limit]]
     next_cursor = entries[-1].id if len(rows) > limit and entries else None
     return AuditPage(entries=entries, next_cursor=next_cursor, total=total)
+
+
+EXPORT_COLUMNS = (
+    "编号",
+    "时间",
+    "用户名",
+    "姓名",
+    "角色",
+    "操作",
+    "结果",
+    "对象类型",
+    "对象",
+    "说明",
+    "变更前",
+    "变更后",
+    "会话",
+    "借用单",
+)
+EXPORT_FORMATS = ("csv", "xlsx")
+_EXPORT_BATCH = 2000
+
+
+def export_line(entry: AuditEntry) -> list[Any]:
+    """One row of the export, in ``EXPORT_COLUMNS``' order (not yet neutralised)."""
+    return [
+        entry.id,
+        format_local(entry.at, with_seconds=True),
+        entry.username,
+        entry.real_name,
+        entry.role,
+        entry.action_label,
+        entry.outcome_label,
+        entry.object_type,
+        entry.object_id,
+        entry.detail,
+        entry.before or "",
+        entry.after or "",
+        entry.session_id,
+        entry.loan_id or "",
+    ]
+
+
+def export_entries(actor: Actor, filters: AuditFilter | None = None, fmt: str = "csv") -> bytes:
+    """Every row of the audit log matching ``filters`` in the actor's scope, oldest first, as CSV
+    (UTF-8 with BOM, for Excel) or .xlsx; formula-like cells neutralised. The export is audited."""
+    if fmt not in EXPORT_FORMATS:
+        raise ServiceError("导出格式只能是 CSV 或 Excel。")
+    filters = filters or AuditFilter()
+    conditions = _conditions(actor, filters)
+    writer = _CsvOut() if fmt == "csv" else _XlsxOut()
+    writer.add([*EXPORT_COLUMNS])
+    count = 0
+    with db.session_scope() as session:  # a read: the write lock is taken only for the audit row
+        after_id = 0
+        while True:
+            rows = session.exec(
+                select(AuditLog)
+                .where(*conditions, col(AuditLog.id) > after_id)
+                .order_by(col(AuditLog.id))
+                .limit(_EXPORT_BATCH)
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                writer.add([exports.neutralise(v) for v in export_line(_entry(row))])
+            count += len(rows)
+            after_id = rows[-1].id or after_id
+            session.expunge_all()
+    data = writer.getvalue()
+    with db.session_scope(write=True) as session:
+        exports.record(session, actor, f"审计日志（{_describe(filters)}）", count, object_type="audit_log")
+    return data
+
+
+def _describe(filters: AuditFilter) -> str:
+    parts = []
+    if filters.action:
+        parts.append(f"操作：{ACTION_LABELS.get(filters.action, filters.action)}")
+    if filters.username:
+        parts.append(f"用户：{filters.username.strip().lower()}")
+    if filters.object_type:
+        parts.append(f"对象类型：{OBJECT_LABELS.get(filters.object_type, filters.object_type)}")
+    if filters.object_id:
+        parts.append(f"对象：{filters.object_id.strip()}")
+    if filters.outcome:
+        parts.append(f"结果：{OUTCOME_LABELS.get(filters.outcome, filters.outcome)}")
+    if filters.from_day or filters.to_day:
+        parts.append(f"日期：{filters.from_day or '…'} 至 {filters.to_day or '…'}")
+    return "，".join(parts) or "全部"
+
+
+class _CsvOut:
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer)
+
+    def add(self, line: list[Any]) -> None:
+        self._writer.writerow(line)
+
+    def getvalue(self) -> bytes:
+        return ("\ufeff" + self._buffer.getvalue()).encode("utf-8")
+
+
+class _XlsxOut:
+    def __init__(self) -> None:
+        from openpyxl import Workbook
+
+        self._workbook = Workbook(write_only=True)
+        self._sheet = self._workbook.create_sheet("审计日志")
+
+    def add(self, line: list[Any]) -> None:
+        from openpyxl.cell import WriteOnlyCell
+
+        cells = []
+        for value in line:
+            cell = WriteOnlyCell(self._sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # text stays text, whatever it looks like
+            cells.append(cell)
+        self._sheet.append(cells)
+
+    def getvalue(self) -> bytes:
+        buffer = io.BytesIO()
+        self._workbook.save(buffer)
+        return buffer.getvalue()

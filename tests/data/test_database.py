@@ -95,3 +95,49 @@ def test_audit_log_is_append_only(database: str) -> None:
     with db.session_scope() as session:
         rows = session.exec(select(AuditLog)).all()
         assert [r.action for r in rows] == ["login"]
+
+
+def test_revision_0010_chains_the_rows_logged_before_and_its_downgrade_restores_0001(database: str) -> None:
+    """Rows logged before the chain (with a gap a rolled-back sequence value left) are hashed into
+    it, an ``audit_chain_start`` row follows; the downgrade puts back the triggers of 0001 and, on
+    PostgreSQL, the id sequence after the ids the chain gave."""
+    import sqlalchemy as sa
+
+    from portal.auth.actor import SYSTEM_ACTOR
+    from portal.data.types import UTCDateTime
+    from portal.services import audit
+    from portal.services.audit_integrity import verify_chain
+
+    migrate.downgrade(revision="0009")
+    legacy = sa.table(
+        "audit_log",
+        *(sa.column(name) for name in ("id", "username", "real_name", "role", "action", "object_type")),
+        *(sa.column(name) for name in ("object_id", "detail", "province_code")),
+        sa.column("at", UTCDateTime()),
+    )
+    base = {"real_name": "", "role": "", "object_type": "", "object_id": "", "province_code": "41"}
+    with db.get_engine().begin() as conn:
+        for row_id in (1, 2, 5):
+            at = datetime(2026, 3, row_id, 8, 0, 0, 123456, tzinfo=UTC)
+            conn.execute(sa.insert(legacy).values(id=row_id, at=at, username="a", action="login", detail="旧", **base))
+    migrate.upgrade()
+    report = verify_chain()
+    assert report.ok and report.checked == 4, report.message
+    with db.session_scope() as session:
+        rows = session.exec(select(AuditLog).order_by(AuditLog.id)).all()  # type: ignore[arg-type]
+        assert [(r.id, r.action) for r in rows][-1] == (6, "audit_chain_start")
+        assert rows[0].prev_hash == "" and rows[1].prev_hash == rows[0].row_hash
+    with db.session_scope(write=True) as session:
+        audit.record(session, SYSTEM_ACTOR, "demo_load")
+    assert verify_chain().ok and verify_chain().last_id == 7
+
+    migrate.downgrade(revision="0009")
+    for statement in ("UPDATE audit_log SET action = 'nothing'", "DELETE FROM audit_log WHERE id = 1"):
+        with pytest.raises(DBAPIError, match="append-only"), db.get_engine().begin() as conn:
+            conn.execute(text(statement))
+    with db.get_engine().begin() as conn:  # the id sequence (or SQLite's rowid) carries on after the chain's ids
+        conn.execute(sa.insert(legacy).values(at=datetime.now(UTC), username="b", action="logout", detail="", **base))
+        assert conn.execute(text("SELECT MAX(id) FROM audit_log")).scalar() == 8
+    migrate.upgrade()
+    report = verify_chain()
+    assert report.ok and report.last_id == 9, report.message

@@ -1,0 +1,1 @@
+"""Sub-commands of ``python -m portal``, one module per area."""

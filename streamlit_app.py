@@ -6,6 +6,8 @@ beside the entrypoint to anyone before ``st.navigation`` runs, and no such folde
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from portal.auth import session as auth_session
@@ -15,7 +17,11 @@ from portal.settings import SettingsError, get_settings
 from portal.ui import layout
 from portal.ui.navigation import build_pages
 
-st.set_page_config(page_title="全国学前教育管理信息系统", page_icon=":material/school:", layout="wide")
+FAVICON = Path(__file__).resolve().parent / "portal" / "ui" / "assets" / "favicon.png"
+
+# The icon is a file of the portal: a material icon would be fetched from Google's font server,
+# which the production CSP (deploy/nginx) and many networks in China block.
+st.set_page_config(page_title="全国学前教育管理信息系统", page_icon=str(FAVICON), layout="wide")
 
 try:
     get_settings().require_secrets()

@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+from portal.commands import accounts as accounts_commands
+from portal.commands import audit as audit_commands
+from portal.commands import safety as safety_commands
 from portal.settings import get_settings, secrets_file
 
 app = typer.Typer(
@@ -23,6 +26,9 @@ app.add_typer(regions_app, name="regions")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(bench_app, name="bench")
 app.add_typer(transfers_app, name="transfers")
+app.add_typer(accounts_commands.app, name="accounts")
+app.add_typer(audit_commands.app, name="audit")
+safety_commands.register(app)  # backup, restore, keys rotate
 
 
 def _fail(message: str) -> None:
@@ -129,19 +135,23 @@ def create_admin(
     real_name: Annotated[str, typer.Option(prompt="真实姓名 (real name)")],
     phone: Annotated[str, typer.Option(prompt="联系电话 (phone)")] = "",
     region: Annotated[str, typer.Option(help="Region code; default: the deployment's province.")] = "",
-    password: Annotated[str, typer.Option(prompt="密码 (password)", hide_input=True, confirmation_prompt=True)] = "",
 ) -> None:
-    """Create the first real system administrator of the deployment's province."""
+    """Create the first real system administrator of the deployment's province.
+
+    There is no default password: the account gets a random temporary one, printed once, valid
+    temp_password_hours and single use; at first login the administrator sets a new password and
+    enrols the second factor."""
     from portal.auth.actor import SYSTEM_ACTOR
     from portal.auth.roles import Duty, Level
-    from portal.services.accounts import NewUser, create_user
+    from portal.clock import format_local
+    from portal.services.accounts import NewUser, open_account
     from portal.services.errors import ValidationError
 
     settings = get_settings()
     level = Level.MINISTRY if settings.deployment == "national" else Level.PROVINCE
     region_code = region or (None if level is Level.MINISTRY else settings.province_code + "0000")
     try:
-        user = create_user(
+        issued = open_account(
             SYSTEM_ACTOR,
             NewUser(
                 username=username,
@@ -150,14 +160,18 @@ def create_admin(
                 level=level,
                 duty=Duty.SYSADMIN,
                 region_code=region_code,
-                password=password,
-                must_change_password=True,
+                password="",
             ),
         )
     except ValidationError as exc:
         _fail("\n".join(exc.errors.values()))
         return
-    typer.echo(f"administrator {user.username} created (id {user.id})")
+    typer.echo(f"administrator {issued.username} created (id {issued.user_id})")
+    typer.echo(
+        f"temporary password (single use, valid until {format_local(issued.expires_at)}; "
+        "change it and enrol the second factor at first login):"
+    )
+    typer.echo(issued.password)
 
 
 @regions_app.command("load")

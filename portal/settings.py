@@ -47,6 +47,21 @@ class Settings:
     lockout_minutes: int = 30
     session_idle_minutes: int = 30
     bcrypt_rounds: int = 12
+    # --- passwords, second factor and accounts (R6.2, GB/T 22239-2019 level 3) ------------------
+    password_min_length: int = 10
+    password_max_length: int = 128  # at least 64 must be allowed
+    password_min_classes: int = 3  # of lower case, upper case, digits, symbols
+    password_max_age_days: int = 90  # then a change is forced at the next login (0: never)
+    password_history: int = 5  # none of the last this many passwords may be used again
+    temp_password_hours: int = 24  # an administrator's reset password: valid this long, single use
+    account_idle_days: int = 90  # accounts not used this long are disabled by the daily job (0: never)
+    totp_required_for_all: bool = False  # on: data-entry staff need the second factor too
+    totp_issuer: str = "学前教育管理信息系统"
+    password_loan_max_days: int = 30  # the longest a password may be lent (§18.3)
+    # --- audit and backups (R6.5, R6.6) ----------------------------------------------------------
+    audit_retention_days: int = 365  # the purge keeps at least this much (never less than 183 days)
+    backup_dir: str = ""  # default var/backups
+    backup_keep: int = 14  # the backup command keeps this many most recent backups
     # --- reviews -------------------------------------------------------------------------------
     rural_classes: str = "村庄,乡中心区"  # urban-rural classes whose information the township checks first
     township_check_days: int = 5

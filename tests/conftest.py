@@ -20,7 +20,7 @@ from portal.settings import reset_settings_cache
 
 REQUIRE_ALL = os.environ.get("PORTAL_REQUIRE_ALL_TESTS") == "1"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-DEMO_PASSWORD = "Demo@12345"
+DEMO_PASSWORD = "Demo#Portal2026"
 
 
 def skip_or_fail(reason: str) -> None:

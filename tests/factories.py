@@ -60,7 +60,13 @@ def clerk_of(institution_code: str) -> Actor:
         create_user(
             SYSTEM_ACTOR,
             NewUser(
-                username, "测试填报员", Level.INSTITUTION, Duty.ENTRY, DEMO_PASSWORD, institution_code=institution_code
+                username,
+                "测试填报员",
+                Level.INSTITUTION,
+                Duty.ENTRY,
+                DEMO_PASSWORD,
+                institution_code=institution_code,
+                is_demo=True,  # test accounts log in like the demo's, without the second factor
             ),
         )
         return actor_for(username)
@@ -73,7 +79,8 @@ def reviewer_of(level: Level, region_code: str) -> Actor:
         return actor_for(username)
     except NoResultFound:  # not created yet
         create_user(
-            SYSTEM_ACTOR, NewUser(username, "测试审核员", level, Duty.REVIEWER, DEMO_PASSWORD, region_code=region_code)
+            SYSTEM_ACTOR,
+            NewUser(username, "测试审核员", level, Duty.REVIEWER, DEMO_PASSWORD, region_code=region_code, is_demo=True),
         )
         return actor_for(username)
 

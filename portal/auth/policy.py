@@ -35,6 +35,10 @@ class Action(StrEnum):
     MANAGE_CHILDREN = "manage_children"
     REVEAL_PERSONAL = "reveal_personal"
     ARBITRATE = "arbitrate"
+    RESET_PASSWORD = "reset_password"
+    VIEW_GRANTS = "view_grants"
+    APPROVE_LOAN = "approve_loan"
+    MANAGE_POLICY = "manage_policy"
 
 
 ACTION_LABELS: dict[Action, str] = {
@@ -52,6 +56,10 @@ ACTION_LABELS: dict[Action, str] = {
     Action.MANAGE_CHILDREN: "填报幼儿信息",
     Action.REVEAL_PERSONAL: "查看完整证件号码",
     Action.ARBITRATE: "仲裁问题学籍",
+    Action.RESET_PASSWORD: "重置密码",
+    Action.VIEW_GRANTS: "查看授权登记",
+    Action.APPROVE_LOAN: "审批密码借用",
+    Action.MANAGE_POLICY: "设置安全策略",
 }
 
 
@@ -81,6 +89,14 @@ _DUTIES: dict[Action, frozenset[Duty]] = {
     # Seeing a full number: the institution's clerk for its own children, reviewers in their scope.
     Action.REVEAL_PERSONAL: frozenset({Duty.ENTRY, Duty.REVIEWER}),
     Action.ARBITRATE: frozenset({Duty.REVIEWER}),
+    # A forgotten password is reset by the administrator one level up (Notice 四.2).
+    Action.RESET_PASSWORD: frozenset({Duty.SYSADMIN}),
+    # The register of grants: kept by the system administrators, watched by the security ones.
+    Action.VIEW_GRANTS: frozenset({Duty.SYSADMIN, Duty.SECADMIN}),
+    # Lending a password needs the security administrator's prior approval (§18.3).
+    Action.APPROVE_LOAN: frozenset({Duty.SECADMIN}),
+    # The password policy: the security administrator of the deployment's top level.
+    Action.MANAGE_POLICY: frozenset({Duty.SECADMIN}),
 }
 
 
@@ -154,6 +170,14 @@ def _may_manage_level(actor: Actor, target_level: Level) -> bool:
     return target_rank in (actor_rank, actor_rank + 1)
 
 
+def _is_level_directly_above(actor_level: Level, target_level: Level) -> bool:
+    """Is the actor's level the one directly above the target's? Below a county sit both the
+    township central kindergartens and the institutions."""
+    if actor_level is Level.COUNTY:
+        return target_level in (Level.TOWNSHIP, Level.INSTITUTION)
+    return level_rank(target_level) == level_rank(actor_level) + 1
+
+
 def may(actor: Actor, action: Action, obj: Any = None) -> bool:
     """May ``actor`` do ``action`` to ``obj`` (or to this kind of object, when ``obj`` is None)?"""
     if actor.is_system:
@@ -174,6 +198,8 @@ def may(actor: Actor, action: Action, obj: Any = None) -> bool:
         return False
     if action is Action.ARBITRATE and actor.level not in (Level.PROVINCE, Level.CITY, Level.COUNTY):
         return False
+    if action is Action.MANAGE_POLICY and actor.level not in (Level.MINISTRY, Level.PROVINCE):
+        return False
     if action is Action.REGISTER_INSTITUTION and actor.level not in BUREAU_LEVELS:
         return False
     if action is Action.DESIGN_FORM and actor.level not in (Level.PROVINCE, Level.CITY, Level.COUNTY):
@@ -188,6 +214,11 @@ def may(actor: Actor, action: Action, obj: Any = None) -> bool:
             return False
         # Nobody manages their own account through the admin screens.
         return obj.id != actor.user_id
+    if action is Action.RESET_PASSWORD:
+        return _is_level_directly_above(actor.level, Level(obj.level))
+    if action is Action.APPROVE_LOAN:
+        # ``obj`` is the owner's account: of the approver's own level or below, never their own.
+        return obj.id != actor.user_id and level_rank(Level(obj.level)) >= level_rank(actor.level)
     return True
 
 

@@ -25,6 +25,8 @@ from portal.settings import get_settings
 ACTOR_KEY = "portal_actor"
 ACTIVITY_KEY = "portal_last_activity"
 FLASH_KEY = "portal_flash"
+PENDING_KEY = "portal_pending_login"  # a login past its password, with steps still to do
+ENROL_SECRET_KEY = "portal_enrol_secret"  # the second-factor secret being enrolled
 COOKIE_NAME = "preschool_portal_auth"
 LOGIN_FIELDS = {"Form name": "用户登录", "Username": "用户名", "Password": "密码", "Login": "登录"}
 
@@ -95,8 +97,10 @@ def _start_session(actor: Actor) -> None:
 
 
 def _clear_session(flash: str | None = None) -> None:
-    for key in (ACTOR_KEY, ACTIVITY_KEY):
-        st.session_state.pop(key, None)
+    """Forget everything the session knew: the actor, a login in progress, a secret being enrolled,
+    the login widget's state and every page's inputs. Only the notice for the login page stays."""
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
     for key in ("name", "username", "authentication_status", "email", "roles"):
         st.session_state[key] = None
     st.session_state["logout"] = True
@@ -134,7 +138,14 @@ def logout() -> None:
 
 
 def login_form() -> None:
-    """Render the login form and act on its outcome (the page around it shows ``login_notice``)."""
+    """Render the login form, or the step a login is at, and act on the outcome (the page around
+    it shows ``login_notice``)."""
+    pending: login_service.PendingLogin | None = st.session_state.get(PENDING_KEY)
+    if pending is not None:
+        from portal.ui.login_steps import render_step
+
+        render_step(pending, advance=advance_login, cancel=cancel_login)
+        return
     authenticator, users = _authenticator()
     try:
         authenticator.login(location="main", fields=LOGIN_FIELDS, key="portal_login")
@@ -143,14 +154,37 @@ def login_form() -> None:
         st.session_state["authentication_status"] = None
     if st.session_state.get("authentication_status") and ACTOR_KEY not in st.session_state:
         via = "password" if users.attempted else "cookie"
-        actor = login_service.login_succeeded(st.session_state["username"], via=via)
-        _start_session(actor)
-        st.session_state.pop(FLASH_KEY, None)
-        st.rerun()
+        start = login_service.begin_login(st.session_state["username"], via=via)
+        if start.pending is None:
+            _clear_session()
+            st.session_state[FLASH_KEY] = ("error", start.message)
+            st.rerun()
+        advance_login(start.pending)
     elif users.attempted is not None and not st.session_state.get("authentication_status"):
         result = login_service.register_failure(users.attempted)
         st.session_state[FLASH_KEY] = ("error", result.message)
         st.rerun()
+
+
+def advance_login(pending: login_service.PendingLogin) -> None:
+    """Go to the login's next step, or start the session when none is left."""
+    st.session_state.pop(ENROL_SECRET_KEY, None)
+    if pending.steps:
+        st.session_state[PENDING_KEY] = pending
+        st.rerun()
+    actor = login_service.finish_login(pending)
+    st.session_state.pop(PENDING_KEY, None)
+    _start_session(actor)
+    st.session_state.pop(FLASH_KEY, None)
+    st.rerun()
+
+
+def cancel_login(message: str | None = None, error: bool = False) -> None:
+    """Leave a login half-way (or after it was refused): back to the login form."""
+    _clear_session()
+    if message:
+        st.session_state[FLASH_KEY] = ("error" if error else "info", message)
+    st.rerun()
 
 
 def login_notice() -> tuple[str, str] | None:

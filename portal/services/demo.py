@@ -26,7 +26,7 @@ from portal.services.institutions import InstitutionInput, register_institution
 from portal.services.regions import import_townships, load_official_regions
 from portal.settings import get_settings
 
-DEFAULT_DEMO_PASSWORD = "Demo@12345"
+DEFAULT_DEMO_PASSWORD = "Demo#Portal2026"
 
 DEMO_TOWNSHIPS_CSV = """代码,名称
 410122100,城关镇

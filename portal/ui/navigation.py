@@ -102,14 +102,22 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("admin_baseline", "portal/pages/admin/baseline.py", "统计基数", ":material/table_chart:", "baseline"),
         PageSpec("admin_locks", "portal/pages/admin/locks.py", "账户锁定", ":material/lock:", "locks"),
         PageSpec("admin_audit", "portal/pages/admin/audit_log.py", "审计日志", ":material/policy:", "audit"),
+        PageSpec("admin_grants", "portal/pages/admin/grants.py", "授权登记", ":material/assignment_ind:", "grants"),
+        PageSpec("admin_policy", "portal/pages/admin/policy.py", "安全策略", ":material/shield_lock:", "policy"),
+        PageSpec("admin_loans", "portal/pages/admin/loans.py", "密码借用审批", ":material/key:", "loans"),
+        PageSpec("account", "portal/pages/common/account.py", "我的账户", ":material/manage_accounts:", "account"),
     )
 }
 
 
 def page_keys_for(actor: Actor) -> list[str]:
-    """The keys of the pages this actor's role has, the home page first."""
+    """The keys of the pages this actor's role has, the home page first, 我的账户 last."""
+    return [*_role_page_keys(actor), "account"]
+
+
+def _role_page_keys(actor: Actor) -> list[str]:
     if actor.duty is Duty.SYSADMIN:
-        keys = ["admin_home", "admin_users", "institutions"]
+        keys = ["admin_home", "admin_users", "admin_grants", "institutions"]
         if actor.level in (Level.PROVINCE, Level.CITY, Level.COUNTY):
             keys.append("admin_forms")
         if actor.level in (Level.MINISTRY, Level.PROVINCE):
@@ -118,7 +126,8 @@ def page_keys_for(actor: Actor) -> list[str]:
             keys.append("admin_baseline")
         return keys
     if actor.duty is Duty.SECADMIN:
-        return ["admin_home", "admin_locks", "admin_users"]
+        policy = ["admin_policy"] if actor.level in (Level.MINISTRY, Level.PROVINCE) else []
+        return ["admin_home", "admin_locks", "admin_loans", *policy, "admin_grants", "admin_users"]
     if actor.duty is Duty.AUDITOR:
         return ["admin_home", "admin_audit"]
     queue = ["review_queue"] if actor.duty is Duty.REVIEWER else []

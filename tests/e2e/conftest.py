@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_PASSWORD = "Demo@12345"
+DEMO_PASSWORD = "Demo#Portal2026"
 UI_TIMEOUT_MS = 30_000  # the first run of the script on a fresh server can be slow
 HEALTH_TIMEOUT_S = 60.0
 CHROMIUM_ARGS = [

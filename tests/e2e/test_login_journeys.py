@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-DEMO_PASSWORD = "Demo@12345"
+DEMO_PASSWORD = "Demo#Portal2026"
 COUNTY_HOME_TITLE = "河南省郑州市中牟县 · 工作台"
 OWN_INSTITUTION = "中牟县官渡镇中心幼儿园"
 OTHER_COUNTY_INSTITUTION = "郑州市中原区伊河路幼儿园"

@@ -48,12 +48,12 @@ def test_demo_loads_once(database: str) -> None:
 
 
 def test_create_admin(demo: str) -> None:
+    """No default password: the first administrator gets a random single-use temporary one."""
     result = runner.invoke(
-        app,
-        ["create-admin", "--username", "henan-admin", "--real-name", "韩管理", "--phone", "0371-69690000"],
-        input="Strong#Admin2026\nStrong#Admin2026\n",
+        app, ["create-admin", "--username", "henan-admin", "--real-name", "韩管理", "--phone", "0371-69690000"]
     )
     assert result.exit_code == 0, result.output
+    temporary = result.output.strip().splitlines()[-1]
     with db.session_scope() as session:
         user = session.exec(select(User).where(User.username == "henan-admin")).one()
         assert (user.level, user.duty, user.region_code, user.must_change_password) == (
@@ -62,16 +62,39 @@ def test_create_admin(demo: str) -> None:
             "410000",
             True,
         )
-        assert verify_password("Strong#Admin2026", user.password_hash)
+        assert user.temp_password_expires_at is not None
+        assert verify_password(temporary, user.password_hash) and len(temporary) >= 16
+    from portal.services.login import STEP_CHANGE_PASSWORD, STEP_ENROL_TOTP, begin_login
+
+    start = begin_login("henan-admin")
+    assert start.pending is not None and start.pending.steps == (STEP_CHANGE_PASSWORD, STEP_ENROL_TOTP)
 
 
-def test_create_admin_refuses_a_weak_password(demo: str) -> None:
-    result = runner.invoke(
-        app, ["create-admin", "--username", "weak-admin", "--real-name", "弱密码"], input="\n123456\n123456\n"
-    )
-    assert result.exit_code == 1 and "至少 10 个字符" in result.output
+def test_create_admin_refuses_bad_input(demo: str) -> None:
+    result = runner.invoke(app, ["create-admin", "--username", "X", "--real-name", "", "--phone", "abc"])
+    assert result.exit_code == 1 and "用户名" in result.output
     with db.session_scope() as session:
-        assert session.exec(select(User).where(User.username == "weak-admin")).first() is None
+        assert session.exec(select(User).where(User.username == "x")).first() is None
+
+
+def test_accounts_commands(demo: str) -> None:
+    from datetime import timedelta
+
+    from portal.services.login import begin_login
+
+    result = runner.invoke(app, ["accounts", "reset-password", "demo-sysadmin"])
+    assert result.exit_code == 0, result.output
+    start = begin_login("demo-sysadmin")
+    assert start.pending is not None and start.pending.steps[0] == "change_password"
+    assert runner.invoke(app, ["accounts", "reset-password", "nobody"]).exit_code == 1
+    with db.session_scope() as session:
+        user = session.exec(select(User).where(User.username == "demo-clerk")).one()
+        user.last_login_at = user.created_at = user.created_at - timedelta(days=200)
+        session.add(user)
+    result = runner.invoke(app, ["accounts", "daily"])
+    assert result.exit_code == 0 and "demo-clerk" in result.output
+    result = runner.invoke(app, ["accounts", "enable", "demo-clerk"])
+    assert result.exit_code == 0, result.output
 
 
 def test_import_townships_command(demo: str, tmp_path: Path) -> None:

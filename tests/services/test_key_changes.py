@@ -44,6 +44,7 @@ def institution_reviewer(institution_code: str = "4101220002") -> Actor:
                 Duty.REVIEWER,
                 DEMO_PASSWORD,
                 institution_code=institution_code,
+                is_demo=True,  # a test account, spared the second factor like the demo's
             ),
         )
         return actor_for(username)

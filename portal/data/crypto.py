@@ -11,6 +11,9 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
@@ -21,6 +24,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from portal.settings import MIN_SECRET_LENGTH, get_settings
 
 PREFIX = "v1:"
+
+# A key set for the current context (``using_key``): key rotation computes the same derived values
+# (``children.document_hash``, ``content_key`` ...) under the old and the new key without copying
+# their formats.
+_key_override: ContextVar[str | None] = ContextVar("portal_crypto_key", default=None)
 
 
 class DecryptionError(ValueError):
@@ -37,37 +45,60 @@ def _keys(secret: str) -> tuple[bytes, bytes]:
     return derive(b"field-encryption"), derive(b"lookup-hash")
 
 
-def _secret() -> str:
+def _secret(key: str | None = None) -> str:
+    """The secret to use: ``key`` if given, else the one set by ``using_key``, else the setting."""
+    if key is not None:
+        return key
+    override = _key_override.get()
+    if override is not None:
+        return override
     settings = get_settings()
     if len(settings.encryption_key) < MIN_SECRET_LENGTH:
         settings.require_secrets()  # raises, naming what is missing
     return settings.encryption_key
 
 
-def encrypt(plaintext: str, context: str = "") -> str:
-    """Encrypt with AES-256-GCM under a fresh nonce; ``context`` (e.g. the column) is bound in."""
-    key, _ = _keys(_secret())
+@contextmanager
+def using_key(secret: str) -> Iterator[None]:
+    """Within the block, every function here uses ``secret`` instead of the configured key."""
+    token = _key_override.set(secret)
+    try:
+        yield
+    finally:
+        _key_override.reset(token)
+
+
+def encrypt(plaintext: str, context: str = "", *, key: str | None = None) -> str:
+    """Encrypt with AES-256-GCM under a fresh nonce; ``context`` (e.g. the column) is bound in.
+
+    ``key`` (a secret, as the setting) overrides the configured key, for key rotation."""
+    key_bytes, _ = _keys(_secret(key))
     nonce = os.urandom(12)
-    ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
+    ciphertext = AESGCM(key_bytes).encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
     return PREFIX + base64.urlsafe_b64encode(nonce + ciphertext).decode("ascii")
 
 
-def decrypt(token: str, context: str = "") -> str:
-    key, _ = _keys(_secret())
+def decrypt(token: str, context: str = "", *, key: str | None = None) -> str:
+    key_bytes, _ = _keys(_secret(key))
     if not token.startswith(PREFIX):
         raise DecryptionError("unknown format")
-    raw = base64.urlsafe_b64decode(token[len(PREFIX) :].encode("ascii"))
     try:
-        return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode("utf-8")).decode("utf-8")
+        raw = base64.urlsafe_b64decode(token[len(PREFIX) :].encode("ascii"))
+    except ValueError as exc:
+        raise DecryptionError("malformed value") from exc
+    if len(raw) < 12 + 16:
+        raise DecryptionError("malformed value")
+    try:
+        return AESGCM(key_bytes).decrypt(raw[:12], raw[12:], context.encode("utf-8")).decode("utf-8")
     except InvalidTag as exc:
         raise DecryptionError("wrong key or tampered value") from exc
 
 
-def lookup_hash(value: str, context: str = "") -> str:
+def lookup_hash(value: str, context: str = "", *, key: str | None = None) -> str:
     """A keyed hash (HMAC-SHA256) of a normalised value, for equality look-ups and uniqueness."""
-    _, key = _keys(_secret())
+    _, hash_key = _keys(_secret(key))
     message = f"{context}\x00{value.strip().upper()}".encode()
-    return hmac.digest(key, message, hashlib.sha256).hex()
+    return hmac.digest(hash_key, message, hashlib.sha256).hex()
 
 
 def mask(value: str | None, head: int = 6, tail: int = 4) -> str:
@@ -78,3 +109,8 @@ def mask(value: str | None, head: int = 6, tail: int = 4) -> str:
         keep = max(1, len(value) // 4)
         return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]
     return value[:head] + "*" * (len(value) - head - tail) + value[-tail:]
+
+
+def active_secret() -> str:
+    """The secret in force here (``using_key``'s, else the configured one): key rotation starts from it."""
+    return _secret()

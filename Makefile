@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint format install install-dev db demo clean
+.PHONY: run test audit-deps lint format install install-dev db demo clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ demo: db
 run: demo
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT)
 
-test: install-dev
+# Known vulnerabilities in the installed (pinned) packages fail the build before any test runs;
+# scripts/audit_deps.py says which service it used and what it could not audit.
+audit-deps: install-dev
+	$(PY) scripts/audit_deps.py
+
+test: install-dev audit-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

@@ -12,6 +12,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from portal.data.text import text_problem
+
 FIELD_KINDS = ("text", "number", "integer", "date", "choice", "multichoice", "bool", "file")
 FIELD_KIND_LABELS = {
     "text": "文本",
@@ -55,6 +57,12 @@ def _number(spec: FieldSpec, raw: Any, errors: dict[str, str]) -> float | int | 
     except InvalidOperation:
         errors[spec.name] = f"{spec.label}应为数字。"
         return None
+    if not value.is_finite():  # NaN, Infinity: Decimal reads them, no form means them
+        errors[spec.name] = f"{spec.label}应为数字。"
+        return None
+    if value.adjusted() >= 15:  # 1e999999 would become a million-digit integer
+        errors[spec.name] = f"{spec.label}的数值过大。"
+        return None
     if spec.kind == "integer" and value != value.to_integral_value():
         errors[spec.name] = f"{spec.label}应为整数。"
         return None
@@ -93,6 +101,8 @@ def clean(
                 text = str(value).strip()
                 if len(text) > spec.max_length:
                     errors[spec.name] = f"{spec.label}不超过 {spec.max_length} 个字。"
+                elif problem := text_problem(text, spec.label):
+                    errors[spec.name] = problem
                 values[spec.name] = text
             case "number" | "integer":
                 values[spec.name] = _number(spec, value, errors)

@@ -8,7 +8,6 @@ and correction is audited with what it replaced.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from portal.auth.roles import Level
 from portal.clock import utcnow
 from portal.data import db
 from portal.data.models import Region, StatBaseline
-from portal.services import audit
+from portal.services import audit, uploads
 from portal.services.errors import ServiceError, ValidationError
 
 COLUMNS = ("县区代码", "年度", "统计在园幼儿数", "机构数")
@@ -53,34 +52,46 @@ def _require_province_admin(actor: Actor) -> None:
         raise ServiceError("统计基数由省级系统管理员导入和更正。")
 
 
+MAX_FIGURE = 999_999_999  # nine digits, as the import reads them; the column is a 32-bit integer
+MAX_ROWS = 20_000  # the country has under 3,000 counties: a file of a few years fits easily
+MAX_COLUMNS = 50
+
+
 def _rows_of(filename: str, data: bytes) -> list[list[str]]:
+    """The cells of the uploaded sheet as stripped text. A damaged file, a zip bomb, a sheet that
+    declares a million rows and a CSV that the csv module cannot read are refused with a Chinese
+    message before they are read into memory."""
+    if not data:
+        raise ServiceError("文件是空的。")
     if len(data) > MAX_BYTES:
         raise ServiceError("文件超过 5 MB，请检查是否选错了文件。")
     name = filename.lower()
     if name.endswith(".xlsx"):
+        uploads.check_zip(data)
         try:
             sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
+            rows: list[list[str]] = []
+            for row in sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True):
+                rows.append(["" if v is None else str(v).strip() for v in row])
+                if len(rows) > MAX_ROWS:
+                    raise ServiceError(f"工作表超过 {MAX_ROWS} 行（含空行）：请删除多余的行后再导入。")
+        except ServiceError:
+            raise
         except Exception as exc:  # a damaged or renamed file
             raise ServiceError("无法读取该 Excel 文件，请确认是 .xlsx 格式。") from exc
-        return [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
+        return rows
     if name.endswith(".csv"):
-        for encoding in ("utf-8-sig", "gbk"):
-            try:
-                text = data.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise ServiceError("无法识别 CSV 文件的编码，请保存为 UTF-8 或 GBK。")
-        return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text))]
+        return uploads.csv_rows(data, max_rows=MAX_ROWS, max_columns=MAX_COLUMNS)
     raise ServiceError("请上传 .xlsx 或 .csv 文件。")
 
 
 def _integer(value: str) -> int | None:
+    """A non-negative whole number of at most nine digits (full-width digits read as digits),
+    or None."""
     value = value.replace(",", "").strip()
     if value.endswith(".0"):
         value = value[:-2]
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isdecimal() and len(value) <= 9 else None
 
 
 def import_baseline(actor: Actor, filename: str, data: bytes) -> ImportReport:
@@ -115,7 +126,8 @@ def import_baseline(actor: Actor, filename: str, data: bytes) -> ImportReport:
             institutions = _integer(institutions_text) if institutions_text else None
             problems = []
             if code not in counties:
-                problems.append(f"县区代码“{code}”不是本省的县区")
+                shown = code if len(code) <= 20 else code[:20] + "…"
+                problems.append(f"县区代码“{shown}”不是本省的县区")
             if year is None or not 2000 <= year <= 2100:
                 problems.append("年度应为四位年份")
             if children is None:
@@ -160,7 +172,10 @@ def import_baseline(actor: Actor, filename: str, data: bytes) -> ImportReport:
             actor,
             "baseline_import",
             object_type="baseline",
-            detail=f"{filename}：{'、'.join(map(str, years))} 年，新增 {added}，更新 {changed}，未变 {unchanged}",
+            detail=(
+                f"{uploads.display_name(filename)}：{'、'.join(map(str, years))} 年，"
+                f"新增 {added}，更新 {changed}，未变 {unchanged}"
+            ),
         )
     return ImportReport(added, changed, unchanged, years)
 
@@ -170,6 +185,8 @@ def correct_baseline(actor: Actor, county_code: str, year: int, children: int, i
     _require_province_admin(actor)
     if children < 0 or (institutions is not None and institutions < 0):
         raise ValidationError({"children": "人数和机构数不能为负数。"})
+    if children > MAX_FIGURE or (institutions is not None and institutions > MAX_FIGURE):
+        raise ValidationError({"children": "人数和机构数不能超过 9 位数。"})
     with db.session_scope(write=True) as session:
         row = session.get(StatBaseline, (county_code, year))
         if row is None or row.province_code != actor.province_code:

@@ -45,7 +45,7 @@ from portal.data.child_fields import CHILD, PERSONAL
 from portal.data.choices import DocumentType
 from portal.data.fields import FieldSpec, display
 from portal.data.models import Child, Institution, SchoolClass
-from portal.services import audit, children, exports, workflow
+from portal.services import audit, children, exports, uploads, workflow
 from portal.services.errors import NotFound, ServiceError
 from portal.services.identity import check_character
 from portal.settings import get_settings
@@ -127,7 +127,7 @@ class ImportResult:
 
 def marked_name(filename: str) -> str:
     """幼儿导入.csv -> 幼儿导入_错误标注.xlsx"""
-    stem = PurePosixPath(str(filename).replace("\\", "/")).stem or "幼儿导入"
+    stem = PurePosixPath(uploads.display_name(filename, "幼儿导入")).stem or "幼儿导入"
     return f"{stem}_{ERROR_COLUMN.replace('说明', '标注')}.xlsx"
 
 
@@ -384,9 +384,11 @@ def _sheet_names(archive: zipfile.ZipFile) -> dict[str, str]:
     return names
 
 
-def _inspect_xlsx(data: bytes) -> None:
+def _inspect_xlsx(data: bytes) -> dict[str, tuple[int, int]]:
     """Refuse zip bombs (declared sizes and ratio first, then a capped streaming read of every
-    member, which also catches lying headers and corrupted data) and formulas in any cell."""
+    member, which also catches lying headers and corrupted data) and formulas in any cell.
+    Returns each worksheet's extent, sheet name -> (rows, columns), as ``uploads.sheet_extent``
+    reads it from the XML: calamine would allocate that rectangle whole."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -405,6 +407,7 @@ def _inspect_xlsx(data: bytes) -> None:
         if info.file_size > RATIO_FLOOR and info.file_size > UNZIP_MAX_RATIO * max(info.compress_size, 1):
             raise _too_big_unpacked()
     budget = UNZIP_MAX_BYTES
+    extents: dict[str, tuple[int, int]] = {}
     try:
         for info in infos:
             is_sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
@@ -417,6 +420,7 @@ def _inspect_xlsx(data: bytes) -> None:
                     if is_sheet:
                         content += chunk
             if is_sheet:
+                extents[info.filename] = uploads.sheet_extent(content)
                 found = _FORMULA.search(content)
                 if found:
                     refs = _CELL_REF.findall(content, 0, found.start())
@@ -430,12 +434,14 @@ def _inspect_xlsx(data: bytes) -> None:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, RuntimeError, NotImplementedError) as exc:
         raise _corrupted() from exc
+    names = _sheet_names(archive)
+    return {names.get(path, path): extent for path, extent in extents.items()}
 
 
 def _read_xlsx(data: bytes) -> _Table:
     from python_calamine import CalamineWorkbook
 
-    _inspect_xlsx(data)
+    extents = _inspect_xlsx(data)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = list(workbook.sheet_names)
@@ -447,6 +453,9 @@ def _read_xlsx(data: bytes) -> _Table:
         name = DATA_SHEET if DATA_SHEET in names else (visible or names or [""])[0]
         if not name:
             raise ServiceError("工作簿中没有工作表。")
+        # Before calamine loads the sheet: it allocates rows × columns at once (a stray cell at
+        # XFD1048576 would abort the process). A sheet not found by name: the largest one.
+        _check_extent(*extents.get(name, max(extents.values(), default=(0, 0))))
         sheet = workbook.get_sheet_by_name(name)
         end_row, end_column = sheet.end or (0, 0)
         _check_extent(end_row + 1, end_column + 1)
@@ -913,7 +922,7 @@ def import_children(
             object_type="institution",
             object_id=institution.id,
             after={
-                "filename": PurePosixPath(str(filename).replace("\\", "/")).name[:200],
+                "filename": uploads.display_name(filename),
                 "total": total,
                 "inserted": inserted,
                 "updated": updated,
@@ -922,7 +931,7 @@ def import_children(
                 "duplicates_elsewhere": duplicates_elsewhere,
             },
             detail=(
-                f"导入幼儿信息（{PurePosixPath(str(filename).replace(chr(92), '/')).name[:100]}）：总行数 {total}，"
+                f"导入幼儿信息（{uploads.display_name(filename)[:100]}）：总行数 {total}，"
                 f"新增 {inserted}，更新 {updated}，未变 {unchanged}，拒绝 {refused}"
             ),
         )
@@ -969,6 +978,7 @@ def _capacity_warnings(session: Session, institution_id: int, classes: dict[str,
 
 def _workbook_from_rows(rows: list[list[Any]], title: str) -> Any:
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook()
     sheet = workbook.active
@@ -978,6 +988,8 @@ def _workbook_from_rows(rows: list[list[Any]], title: str) -> Any:
         for c, value in enumerate(row, start=1):
             if _blank(value):
                 continue
+            if isinstance(value, str):  # a CSV cell may hold control characters no workbook can
+                value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
             cell = sheet.cell(row=r, column=c, value=value)
             if isinstance(value, str):
                 cell.data_type = "s"  # a CSV cell starting with "=" stays text, never a formula
@@ -989,6 +1001,7 @@ def _marked_workbook(parsed: _Parsed, data: bytes, row_errors: Sequence[RowError
     """The upload back as .xlsx (a CSV becomes a workbook) with every refused row filled light
     red, a comment on each wrong cell and a 错误说明 column summing the row's problems."""
     from openpyxl import load_workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.comments import Comment
     from openpyxl.styles import Font, PatternFill
 
@@ -1036,10 +1049,10 @@ def _marked_workbook(parsed: _Parsed, data: bytes, row_errors: Sequence[RowError
         for label, message in error.messages.items():
             column = column_of.get(label)
             if column is not None:
-                comment = Comment(message, MARK_AUTHOR)
+                comment = Comment(ILLEGAL_CHARACTERS_RE.sub("\ufffd", message), MARK_AUTHOR)
                 comment.width, comment.height = 300, 100
                 sheet.cell(row=number, column=column).comment = comment
-        summary_cell.value = error.summary
+        summary_cell.value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", error.summary)
         summary_cell.data_type = "s"
         summary_cell.fill = fill
     buffer = io.BytesIO()

@@ -41,11 +41,13 @@ from portal.services import audit, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
 from portal.services.identity import (
     check_document,
+    fold_width,
     is_student_number,
     student_number_g,
     student_number_j,
     student_number_l,
 )
+from portal.services.inputs import check_text, search_term
 from portal.services.workflow import Step, Workflow
 from portal.settings import get_settings
 
@@ -92,7 +94,7 @@ _CJK_RANGES = (
     (0x20000, 0x323AF),  # Extensions B–H (𠮷 is U+20BB7)
     (0x2F800, 0x2FA1F),  # compatibility supplement
 )
-PHONE = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\+?852\d{8}|\+?853\d{8}|\+?886\d{9,10}")
+PHONE = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\+?852\d{8}|\+?853\d{8}|\+?886\d{9,10}", re.ASCII)
 
 
 def _is_cjk(char: str) -> bool:
@@ -228,7 +230,7 @@ def check_child(
             errors["nationality"] = f"持{document_type}的幼儿，国籍/地区应为：{'、'.join(allowed)}。"
     for prefix in ("guardian1", "guardian2"):
         phone_key = f"{prefix}_phone"
-        phone = (values.get(phone_key) or "").replace(" ", "")
+        phone = fold_width(values.get(phone_key) or "").replace(" ", "")
         if phone:
             values[phone_key] = phone
             if not PHONE.fullmatch(phone) and phone_key not in errors:
@@ -263,7 +265,7 @@ def check_origin(
     and a J or L number carrying the child's birth date. Normalises ``origin_number`` in place."""
     province_label, number_label = CHILD.spec("origin_province").label, CHILD.spec("origin_number").label
     province = values.get("origin_province")
-    number = (values.get("origin_number") or "").replace(" ", "").upper()
+    number = fold_width(values.get("origin_number") or "").replace(" ", "").upper()
     values["origin_number"] = number or None
     if "origin_province" in errors or "origin_number" in errors or not (province or number):
         return
@@ -712,8 +714,8 @@ def list_children(
     conditions.append(col(Child.state) == state if state else col(Child.state).not_in(CLOSED))
     if class_id:
         conditions.append(col(Child.class_id) == class_id)
-    if name and name.strip():
-        conditions.append(col(Child.name).contains(normalise_name(name)))
+    if name and search_term(name):
+        conditions.append(col(Child.name).contains(normalise_name(search_term(name)), autoescape=True))
     if overdue:
         months = get_settings().child_record_months
         conditions.append(col(Child.state).in_(("saved", "returned")))
@@ -838,6 +840,7 @@ def reveal(actor: Actor, child_id: int, field_name: str, reason: str) -> str:
     column, context, label = REVEALABLE[field_name]
     if len(reason) < 4:
         raise ValidationError({"reason": "请填写查看完整号码的理由（至少 4 个字），该操作将记入审计日志。"})
+    check_text(reason, field="reason", label="查看理由", max_length=200)
     with db.session_scope(write=True) as session:
         child = _child_in_scope(session, actor, child_id)
         require(actor, Action.REVEAL_PERSONAL, child)
@@ -858,7 +861,7 @@ def reveal(actor: Actor, child_id: int, field_name: str, reason: str) -> str:
 def find_by_document(actor: Actor, document_type: str, number: str) -> list[ChildRow]:
     """Look a child up by document number (through the keyed hash), in the actor's scope."""
     require(actor, Action.VIEW_CHILDREN)
-    key = document_hash(document_type, number.strip().upper())
+    key = document_hash(document_type, fold_width(number).strip().upper().replace(" ", ""))
     today = workflow.local_today()
     with db.session_scope() as session:
         found = session.exec(

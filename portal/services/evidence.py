@@ -24,7 +24,7 @@ from portal.auth.policy import in_scope
 from portal.auth.roles import Duty
 from portal.data import db
 from portal.data.models import EvidenceFile, Request
-from portal.services import audit
+from portal.services import audit, uploads
 from portal.services.errors import NotFound, ServiceError
 from portal.settings import VAR_DIR, get_settings
 
@@ -107,11 +107,14 @@ def save_bytes(filename: str, data: bytes, written: list[Path], default_name: st
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.bin"
     temporary = path.with_suffix(".part")
-    temporary.write_bytes(data)
-    temporary.replace(path)
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    finally:  # a failed write (a full disk) leaves no partial file behind
+        temporary.unlink(missing_ok=True)
     written.append(path)
     return SavedFile(
-        filename=Path(filename.replace("\\", "/")).name[:200] or f"{default_name}.{extension}",
+        filename=uploads.display_name(filename, f"{default_name}.{extension}"),
         stored_name=path.name,
         content_type=content_type,
         size=len(data),

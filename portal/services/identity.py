@@ -11,6 +11,7 @@ sequence + check character for a child without a usable ID number; ``L`` + regio
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +25,7 @@ HMT_ADDRESS_CODES = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
 
 @dataclass
 class DocumentCheck:
-    number: str  # normalised: stripped, upper case
+    number: str  # normalised: full-width forms folded, stripped, upper case, no spaces
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     birth_date: date | None = None  # as encoded in the number, when it encodes one
@@ -35,9 +36,20 @@ class DocumentCheck:
         return not self.errors
 
 
+def fold_width(text: str) -> str:
+    """Full-width digits and letters (typed with a Chinese input method, １２Ｘ) as ASCII (12X).
+    Other scripts' digits (٤١٠) stay as they are, and the checks below refuse them."""
+    return unicodedata.normalize("NFKC", text or "")
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() would also take ٤, ４ and ²."""
+    return text.isascii() and text.isdigit()
+
+
 def check_character(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character of 17 digits."""
-    if len(first17) != 17 or not first17.isdigit():
+    if len(first17) != 17 or not _digits(first17):
         raise ValueError("17 digits expected")
     return CHECK_CHARACTERS[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
 
@@ -60,7 +72,7 @@ def _check_gb11643(
     if len(number) != 18:
         result.errors.append(f"{label}应为 18 位，当前为 {len(number)} 位。")
         return
-    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    if not _digits(number[:17]) or not (_digits(number[17]) or number[17] == "X"):
         result.errors.append(f"{label}只能由数字组成，最后一位可以是 X。")
         return
     address = number[:6]
@@ -82,8 +94,11 @@ def _check_gb11643(
 
 
 PATTERNS: dict[DocumentType, tuple[re.Pattern[str], str]] = {
-    DocumentType.HK_MACAO_PERMIT: (re.compile(r"[HM]\d{8}(\d{2})?"), "应为 H 或 M 开头加 8 位（或 10 位）数字"),
-    DocumentType.TAIWAN_PERMIT: (re.compile(r"\d{8}|\d{10}"), "应为 8 位（或旧版 10 位）数字"),
+    DocumentType.HK_MACAO_PERMIT: (
+        re.compile(r"[HM]\d{8}(\d{2})?", re.ASCII),
+        "应为 H 或 M 开头加 8 位（或 10 位）数字",
+    ),
+    DocumentType.TAIWAN_PERMIT: (re.compile(r"\d{8}|\d{10}", re.ASCII), "应为 8 位（或旧版 10 位）数字"),
     DocumentType.PASSPORT: (re.compile(r"[A-Z0-9]{5,20}"), "应为 5–20 位字母或数字"),
 }
 
@@ -99,7 +114,7 @@ def check_document(
 ) -> DocumentCheck:
     """Validate a document number and its agreement with the form's birth date and gender."""
     today = today or date.today()
-    result = DocumentCheck(number=(number or "").strip().upper().replace(" ", ""))
+    result = DocumentCheck(number=fold_width(number).strip().upper().replace(" ", ""))
     label = f"{document_type.value}号码"
     if document_type is DocumentType.NONE:
         if result.number:
@@ -116,7 +131,7 @@ def check_document(
     elif document_type is DocumentType.HMT_RESIDENCE:
         _check_gb11643(result, label, today, known_region, hmt=True)
     elif document_type is DocumentType.FOREIGN_PERMANENT:
-        if re.fullmatch(r"[A-Z]{3}\d{12}", result.number):
+        if re.fullmatch(r"[A-Z]{3}\d{12}", result.number, re.ASCII):
             pass  # the 2004 format: nationality letters and 12 digits
         elif result.number.startswith("9"):
             _check_gb11643(result, label, today, None, hmt=False)  # the 2023 format, 18 digits
@@ -141,7 +156,7 @@ def student_number_g(resident_id: str) -> str:
 
 def student_number_j(region_code: str, birth: date, sequence: int) -> str:
     """J + 6-digit region + birth date + 3-digit sequence + check character (as for an ID number)."""
-    if not (len(region_code) == 6 and region_code.isdigit()) or not 0 < sequence < 1000:
+    if not (len(region_code) == 6 and _digits(region_code)) or not 0 < sequence < 1000:
         raise ValueError("region code of 6 digits and a sequence 1..999 expected")
     body = f"{region_code}{birth:%Y%m%d}{sequence:03d}"
     return "J" + body + check_character(body)
@@ -149,17 +164,17 @@ def student_number_j(region_code: str, birth: date, sequence: int) -> str:
 
 def student_number_l(region_code: str, birth: date, sequence: int) -> str:
     """L + 6-digit region + birth date + 4 digits: a temporary number before identity is verified."""
-    if not (len(region_code) == 6 and region_code.isdigit()) or not 0 < sequence < 10000:
+    if not (len(region_code) == 6 and _digits(region_code)) or not 0 < sequence < 10000:
         raise ValueError("region code of 6 digits and a sequence 1..9999 expected")
     return f"L{region_code}{birth:%Y%m%d}{sequence:04d}"
 
 
 def is_student_number(value: str) -> bool:
     """Is this the shape of a student number (one letter and 18 characters, valid check)?"""
-    value = (value or "").strip().upper()
+    value = fold_width(value).strip().upper()
     if len(value) != 19 or value[0] not in "GJL":
         return False
     body = value[1:]
     if value[0] == "L":
-        return body.isdigit()
-    return body[:17].isdigit() and check_character(body[:17]) == body[17]
+        return _digits(body)
+    return _digits(body[:17]) and check_character(body[:17]) == body[17]

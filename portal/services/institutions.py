@@ -13,8 +13,10 @@ from portal.auth.policy import Action, require, scope_filter
 from portal.data import db
 from portal.data.choices import INSTITUTION_KINDS, OWNERSHIPS, URBAN_RURAL_CLASSES
 from portal.data.models import Institution, Region
+from portal.data.text import text_problem
 from portal.services import audit
 from portal.services.errors import NotFound, ValidationError
+from portal.services.inputs import search_term
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,22 @@ class InstitutionInput:
 
 def _validate(data: InstitutionInput) -> dict[str, str]:
     errors: dict[str, str] = {}
-    if not (len(data.code) == 10 and data.code.isdigit()):
-        errors["code"] = "机构标识码应为 10 位数字。"
-    if not data.name.strip() or len(data.name) > 100:
+    if not (len(data.code) == 10 and data.code.isascii() and data.code.isdigit()):
+        errors["code"] = "机构标识码应为 10 位数字（半角）。"
+    if not data.name.strip() or len(data.name.strip()) > 100:
         errors["name"] = "机构名称不能为空，且不超过 100 个字。"
+    elif problem := text_problem(data.name.strip(), "机构名称"):
+        errors["name"] = problem
     if data.kind not in INSTITUTION_KINDS:
         errors["kind"] = f"办学类型应为：{'、'.join(INSTITUTION_KINDS)}。"
     if data.ownership not in OWNERSHIPS:
         errors["ownership"] = "举办性质应为公办或民办。"
     if data.urban_rural not in URBAN_RURAL_CLASSES:
         errors["urban_rural"] = f"城乡分类应为：{'、'.join(URBAN_RURAL_CLASSES)}。"
+    if not (len(data.county_code) == 6 and data.county_code.isascii() and data.county_code.isdigit()):
+        errors["county_code"] = "所属县区代码应为 6 位数字。"
+    if data.township_code and not (data.township_code.isascii() and data.township_code.isdigit()):
+        errors["township_code"] = "乡镇代码应为 9 位数字。"
     if data.is_township_central and not data.township_code:
         errors["township_code"] = "乡镇中心园必须填写所在乡镇。"
     return errors
@@ -135,9 +143,12 @@ def list_institutions(
         conditions.append(col(Institution.county_code) == county_code)
     if kind:
         conditions.append(col(Institution.kind) == kind)
-    if search and search.strip():
-        term = search.strip()
-        conditions.append(col(Institution.name).contains(term) | col(Institution.code).startswith(term))
+    term = search_term(search)
+    if term:
+        conditions.append(
+            col(Institution.name).contains(term, autoescape=True)
+            | col(Institution.code).startswith(term, autoescape=True)
+        )
     with db.session_scope() as session:
         total = session.exec(select(func.count()).select_from(Institution).where(*conditions)).one()
         query = select(Institution).where(*conditions)

@@ -41,6 +41,7 @@ from portal.data.fields import display
 from portal.data.models import Child, Institution, Request, RequestEvent, SchoolClass
 from portal.services import audit, children, evidence, problems, transfers, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
+from portal.services.inputs import check_text
 from portal.services.workflow import Step, Workflow
 from portal.settings import get_settings
 
@@ -134,6 +135,7 @@ def request_key_change(
     changes = _normalised_changes(raw_changes or {})
     if not reason:
         raise ValidationError({"reason": "请填写变更原因（如：监护人申请更正出生日期，附户口簿）。"})
+    check_text(reason, field="reason", label="变更原因", max_length=500, multiline=True)
     if not files:
         raise ServiceError("请上传监护人的申请书和证明材料（如户口簿、出生医学证明、身份证的扫描件或照片）。")
     for filename, data in files:

@@ -19,6 +19,7 @@ from portal.auth.roles import Level
 from portal.clock import utcnow
 from portal.data import crypto, db
 from portal.data.models import Child, Request
+from portal.data.text import text_problem
 from portal.services import audit, children, evidence, transfers, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
 from portal.services.workdays import add_working_days
@@ -27,6 +28,8 @@ from portal.settings import get_settings
 
 KIND_LEAVE = "child_leave"
 LEAVE_KINDS = {"left": "离园", "accident": "意外离园"}
+# The record keeps "意外离园：<reason>" in a column of 200 characters: the reason fits whole.
+REASON_MAX = 200 - len("意外离园：")
 
 
 def request_leave(
@@ -51,6 +54,10 @@ def request_leave(
         errors["left_on"] = "离园日期不能晚于今天。"
     if not reason:
         errors["reason"] = "请填写离园原因。"
+    elif len(reason) > REASON_MAX:
+        errors["reason"] = f"离园原因不超过 {REASON_MAX} 个字（现有 {len(reason)} 个）。"
+    elif problem := text_problem(reason, "离园原因", multiline=True):
+        errors["reason"] = problem
     limit = get_settings().accident_entry_days
     if kind == "accident":
         if not files:

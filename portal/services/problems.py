@@ -29,6 +29,7 @@ from portal.data.fields import display
 from portal.data.models import Child, Dispute, DisputeProof, Institution, Region, Request, SchoolClass
 from portal.services import audit, children, evidence, workflow
 from portal.services.errors import NotFound, ServiceError
+from portal.services.inputs import check_text
 from portal.services.workflow import Step, Workflow
 from portal.settings import get_settings
 
@@ -275,6 +276,7 @@ def file_proof(actor: Actor, dispute_id: int, note: str, files: Sequence[tuple[s
         raise ServiceError("请上传佐证材料（如户口簿、出生医学证明的扫描件）。")
     if not note:
         raise ServiceError("请填写佐证说明：为什么该幼儿应在本园登记。")
+    check_text(note, field="note", label="佐证说明", max_length=1000, multiline=True)
     for filename, data in files:
         evidence.check(filename, data)
     with evidence.removed_on_failure() as written, db.session_scope(write=True) as session:
@@ -356,6 +358,7 @@ def arbitrate(actor: Actor, dispute_id: int, outcome: str, reason: str) -> Dispu
         raise ServiceError("请选择仲裁结果。")
     if not reason:
         raise ServiceError("请填写仲裁理由。")
+    check_text(reason, field="reason", label="仲裁理由", max_length=1000, multiline=True)
     with db.session_scope(write=True) as session:
         dispute = session.get(Dispute, dispute_id)
         if dispute is None or not _visible(actor, dispute):
@@ -416,6 +419,7 @@ def request_restore(actor: Actor, child_id: int, reason: str) -> Request:
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError("请填写恢复理由。")
+    check_text(reason, field="reason", label="恢复理由", max_length=1000, multiline=True)
     with db.session_scope(write=True) as session:
         institution = children.own_institution(session, actor)
         child = session.get(Child, child_id)

@@ -23,9 +23,10 @@ from portal.auth.actor import Actor
 from portal.auth.policy import Action, require
 from portal.auth.roles import Level
 from portal.data import counters, db
+from portal.data.choices import INSTITUTION_KINDS, OWNERSHIPS, URBAN_RURAL_CLASSES
 from portal.data.models import Institution, InstitutionProgress, Region, RegionProgress, StatBaseline
 from portal.services import exports
-from portal.services.errors import NotFound
+from portal.services.errors import NotFound, ServiceError
 from portal.settings import get_settings
 
 LEVEL_BELOW = {"province": ("city_code", "地市"), "city": ("county_code", "县区"), "county": ("institution", "机构")}
@@ -80,6 +81,15 @@ class Filters:
     ownership: str | None = None
     inclusive: bool | None = None
     urban_rural: str | None = None
+
+    def unknown(self) -> list[str]:
+        """The filter values that are none of the choices (the screens offer only those)."""
+        allowed = {"kind": INSTITUTION_KINDS, "ownership": OWNERSHIPS, "urban_rural": URBAN_RURAL_CLASSES}
+        return [
+            str(value)
+            for name, choices in allowed.items()
+            if (value := getattr(self, name)) is not None and value not in choices
+        ]
 
     def conditions(self, model: Any) -> list[Any]:
         found = []
@@ -191,6 +201,10 @@ def operator_table(region_code: str, *, filters: Filters | None = None, year: in
 
 
 def _table(session: Session, top: Region, region_code: str | None, filters: Filters, year: int | None) -> ProgressTable:
+    if filters.unknown():
+        raise ServiceError("筛选条件不是可选的值，请重新选择。")
+    if region_code and not (region_code.isascii() and region_code.isdigit()):
+        raise NotFound("该地区不存在，或不在您的管辖范围内。")
     region = session.get(Region, region_code) if region_code else top
     if region is None or not _inside(top, region):
         raise NotFound("该地区不存在，或不在您的管辖范围内。")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
@@ -13,7 +11,8 @@ from portal.auth.policy import Action, require
 from portal.data import db
 from portal.data.models import Region
 from portal.data.regions import cpca_regions
-from portal.services import audit
+from portal.data.text import text_problem
+from portal.services import audit, uploads
 from portal.services.errors import ServiceError
 from portal.settings import get_settings
 
@@ -68,13 +67,9 @@ def load_official_regions(actor: Actor) -> ImportReport:
     return report
 
 
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gbk"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ServiceError("文件编码无法识别：请使用 UTF-8 或 GBK 编码的 CSV 文件。")
+MAX_BYTES = 5 * 1024 * 1024  # a province has a few thousand townships: well under 1 MB
+MAX_ROWS = 100_000
+MAX_COLUMNS = 50
 
 
 TOWNSHIP_HEADERS = {"code": ("code", "乡镇代码", "代码"), "name": ("name", "乡镇名称", "名称")}
@@ -88,12 +83,12 @@ def import_townships(actor: Actor, data: bytes) -> ImportReport:
     written, and the report lists every bad line.
     """
     require(actor, Action.IMPORT_REGIONS)
-    text = _decode(data)
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        raise ServiceError("文件为空：第一行应为表头“代码,名称”。") from None
+    if len(data) > MAX_BYTES:
+        raise ServiceError("文件超过 5 MB：乡镇文件每行一个乡镇，请检查是否选错了文件。")
+    rows = uploads.csv_rows(data, max_rows=MAX_ROWS, max_columns=MAX_COLUMNS)
+    if not rows:
+        raise ServiceError("文件为空：第一行应为表头“代码,名称”。")
+    header = [h.lower() for h in rows[0]]
     index: dict[str, int] = {}
     for key, names in TOWNSHIP_HEADERS.items():
         for i, h in enumerate(header):
@@ -105,18 +100,22 @@ def import_townships(actor: Actor, data: bytes) -> ImportReport:
     report = ImportReport()
     parsed: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for line_no, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not any(row):
             continue
-        code = row[index["code"]].strip() if len(row) > index["code"] else ""
-        name = row[index["name"]].strip() if len(row) > index["name"] else ""
+        code = row[index["code"]] if len(row) > index["code"] else ""
+        name = row[index["name"]] if len(row) > index["name"] else ""
         if len(code) == 12 and code.endswith("000"):
             code = code[:9]
-        if not (len(code) == 9 and code.isdigit()):
-            report.errors.append(f"第 {line_no} 行：乡镇代码“{code}”应为 9 位数字。")
+        if not (len(code) == 9 and code.isascii() and code.isdigit()):
+            shown = code if len(code) <= 20 else code[:20] + "…"
+            report.errors.append(f"第 {line_no} 行：乡镇代码“{shown}”应为 9 位数字（半角）。")
             continue
         if not name or len(name) > 64:
             report.errors.append(f"第 {line_no} 行：乡镇名称不能为空，且不超过 64 个字。")
+            continue
+        if problem := text_problem(name, "乡镇名称"):
+            report.errors.append(f"第 {line_no} 行：{problem}")
             continue
         if code in seen:
             report.errors.append(f"第 {line_no} 行：乡镇代码 {code} 在文件中重复。")

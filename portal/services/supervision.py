@@ -27,13 +27,17 @@ from portal.clock import utcnow
 from portal.data import db
 from portal.data.fields import FIELD_KINDS, FieldSpec, Section, clean, diff, display
 from portal.data.models import Institution, Region, Request, SupervisionAnswer, SupervisionForm
-from portal.services import audit, evidence, workflow
+from portal.data.text import text_problem
+from portal.services import audit, evidence, uploads, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
 from portal.services.workflow import Step, Workflow
 from portal.settings import get_settings
 
 KIND = "supervision"
 DESIGNER_LEVELS = (Level.PROVINCE, Level.CITY, Level.COUNTY)
+LABEL_MAX = 100
+HELP_MAX = 200
+DESCRIPTION_MAX = 1000  # SupervisionForm.description holds 1,000 characters
 ANSWER_STATES = {"draft": "草稿", "submitted": "待审核", "approved": "审核通过", "returned": "已驳回"}
 
 
@@ -101,6 +105,12 @@ def _specs(fields: Sequence[FieldInput]) -> list[FieldSpec]:
         if not label:
             errors[key] = f"第 {index} 个字段没有名称。"
             continue
+        if len(label) > LABEL_MAX:
+            errors[key] = f"第 {index} 个字段的名称不超过 {LABEL_MAX} 个字。"
+            continue
+        if problem := text_problem(label, f"第 {index} 个字段的名称"):
+            errors[key] = problem
+            continue
         if label in seen:
             errors[key] = f"字段名称“{label}”重复。"
         seen.add(label)
@@ -110,13 +120,20 @@ def _specs(fields: Sequence[FieldInput]) -> list[FieldSpec]:
         choices = tuple(c.strip() for c in item.choices.replace("，", "、").replace(",", "、").split("、") if c.strip())
         if item.kind in ("choice", "multichoice") and len(choices) < 2:
             errors[key] = f"字段“{label}”是选择题，至少需要两个选项（用顿号分隔）。"
+        elif any(len(choice) > LABEL_MAX or text_problem(choice, "选项") for choice in choices):
+            errors[key] = f"字段“{label}”的选项每个不超过 {LABEL_MAX} 个字，且不能含有控制字符或不可见字符。"
+        help_text = (item.help or "").strip()
+        if len(help_text) > HELP_MAX:
+            errors[key] = f"字段“{label}”的填写说明不超过 {HELP_MAX} 个字。"
+        elif problem := text_problem(help_text, f"字段“{label}”的填写说明"):
+            errors[key] = problem
         specs.append(
             FieldSpec(
                 name=f"f{index}",
                 label=label,
                 kind=item.kind,
                 required=bool(item.required),
-                help=(item.help or "").strip()[:200],
+                help=help_text,
                 choices=choices if item.kind in ("choice", "multichoice") else (),
                 max_length=500,
             )
@@ -134,8 +151,15 @@ def design_form(
     """Save a new form as a draft, for the institutions of the designer's region."""
     require(actor, Action.DESIGN_FORM)
     errors: dict[str, str] = {}
-    if not title.strip() or len(title) > 100:
+    title, description = title.strip(), description.strip()
+    if not title or len(title) > 100:
         errors["title"] = "表单名称不能为空，且不超过 100 个字。"
+    elif problem := text_problem(title, "表单名称"):
+        errors["title"] = problem
+    if len(description) > DESCRIPTION_MAX:
+        errors["description"] = f"填报说明不超过 {DESCRIPTION_MAX} 个字（现有 {len(description)} 个）。"
+    elif problem := text_problem(description, "填报说明", multiline=True):
+        errors["description"] = problem
     if due_date < workflow.local_today():
         errors["due_date"] = "截止日期不能早于今天。"
     try:
@@ -147,8 +171,8 @@ def design_form(
         raise ValidationError(errors)
     with db.session_scope(write=True) as session:
         form = SupervisionForm(
-            title=title.strip(),
-            description=description.strip()[:1000],
+            title=title,
+            description=description,
             fields=json.dumps([asdict(s) for s in specs], ensure_ascii=False),
             due_date=due_date,
             level=actor.level.value,
@@ -259,7 +283,7 @@ def answer_form(
         raise NotFound("表单不存在。")
     for spec in section.fields:
         if spec.kind == "file" and spec.name in files:
-            raw = {**raw, spec.name: files[spec.name][0]}
+            raw = {**raw, spec.name: uploads.display_name(files[spec.name][0])}
     values, errors = clean(section, raw, check_required=submit)
     if errors:
         raise ValidationError(errors)

@@ -38,9 +38,11 @@ from portal.auth.roles import Duty, Level
 from portal.clock import utcnow
 from portal.data import crypto, db
 from portal.data.models import Child, Institution, Request, SchoolClass, Transfer
+from portal.data.text import text_problem
 from portal.services import audit, children, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
-from portal.services.identity import is_student_number
+from portal.services.identity import fold_width, is_student_number
+from portal.services.inputs import check_text
 from portal.services.workdays import add_working_days, working_days_left
 from portal.services.workflow import Step, Workflow
 from portal.settings import get_settings
@@ -145,7 +147,7 @@ def start_transfer(
     another open transfer or with a leaving or key change under review, no class of this
     institution, no reason."""
     today = today or workflow.local_today()
-    student_number = (student_number or "").strip().upper()
+    student_number = fold_width(student_number or "").strip().upper()
     name = children.normalise_name(name or "")
     reason = (reason or "").strip()
     errors: dict[str, str] = {}
@@ -157,6 +159,8 @@ def start_transfer(
         errors["reason"] = "请填写转园原因（如：随父母迁居）。"
     elif len(reason) > 200:
         errors["reason"] = "转园原因不能超过 200 个字。"
+    elif problem := text_problem(reason, "转园原因"):
+        errors["reason"] = problem
     if not class_id:
         errors["class_id"] = "请选择转入的班级。"
     if errors:
@@ -427,6 +431,7 @@ def refuse(actor: Actor, transfer_id: int, reason: str) -> None:
     """The sending institution refuses, with a reason; the transfer closes as refused."""
     if not (reason or "").strip():
         raise ValidationError({"reason": "拒绝转园必须填写理由。"})
+    check_text(reason.strip(), field="reason", label="拒绝理由", max_length=200)
     workflow.decide(actor, _request_id(actor, transfer_id, "from", "sender"), "return", reason)
 
 
@@ -443,6 +448,7 @@ def cancel(actor: Actor, transfer_id: int, reason: str) -> None:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "撤销转园必须填写理由。"})
+    check_text(reason, field="reason", label="撤销理由", max_length=200)
     with db.session_scope(write=True) as session:
         transfer = _own_transfer(session, actor, transfer_id, "to")
         if transfer.state not in OPEN:

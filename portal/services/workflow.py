@@ -28,10 +28,12 @@ from portal.data import db
 from portal.data.models import Institution, Request, RequestEvent
 from portal.services import audit
 from portal.services.errors import NotFound, ServiceError
+from portal.services.inputs import check_text, search_term
 from portal.services.workdays import add_working_days, working_days_left
 
 REVIEW = "review"
 ACKNOWLEDGE = "acknowledge"
+REASON_MAX = 1000  # RequestEvent.reason and Child.return_reason hold 1,000 characters
 
 STATE_LABELS = {
     "pending": "待审核",
@@ -220,6 +222,7 @@ def decide(
         raise ServiceError(f"未知的审核操作：{action}")
     if action == "return" and not reason:
         raise ServiceError("驳回必须填写理由。")
+    check_text(reason, field="reason", label="审核意见", max_length=REASON_MAX, multiline=True)
     with db.session_scope(write=True) as session:
         request = session.get(Request, request_id)
         if request is None or not in_scope(actor, request):
@@ -376,8 +379,8 @@ def _queue_conditions(
         conditions.append(col(Request.kind).in_(_kinds_acting(actor.level, step_action)))
     if institution_id:
         conditions.append(col(Request.institution_id) == institution_id)
-    if institution_name and institution_name.strip():
-        conditions.append(col(Institution.name).contains(institution_name.strip()))
+    if institution_name and search_term(institution_name):
+        conditions.append(col(Institution.name).contains(search_term(institution_name), autoescape=True))
     if overdue:
         conditions.append(col(Request.due_date) < local_today())
     return conditions

@@ -22,6 +22,7 @@ from portal.services.children import ChildDetail, ChildRow, ClassRow
 from portal.services.problems import DisputeView, Side
 from portal.services.workflow import local_today
 from portal.ui.layout import service_errors
+from portal.ui.text import md
 
 RED = "color: #c62828; font-weight: 600"
 HIGHLIGHT = "background-color: #fff3cd"
@@ -338,13 +339,13 @@ def proof_list(actor: Actor, view: DisputeView, key: str) -> None:
     """The proof (佐证) each side filed, each file downloadable (the download is audited)."""
     for side, role in ((view.claimant, "问题学籍一方"), (view.holder, "原有记录一方")):
         if not side.proofs:
-            st.caption(f"{role}（{side.institution_name}）尚未提交佐证。")
+            st.caption(f"{role}（{md(side.institution_name)}）尚未提交佐证。")
             continue
-        st.markdown(f"**{role}（{side.institution_name}）的佐证**")
+        st.markdown(f"**{role}（{md(side.institution_name)}）的佐证**")
         for proof in side.proofs:
-            st.caption(f"{format_local(proof.uploaded_at)} · {proof.note}")
+            st.caption(f"{format_local(proof.uploaded_at)} · {md(proof.note)}")
             st.download_button(
-                f"{proof.filename}（{proof.size // 1024 + 1} KB）",
+                f"{md(proof.filename)}（{proof.size // 1024 + 1} KB）",
                 data=lambda proof_id=proof.id: problems.read_proof(actor, proof_id or 0).data,
                 file_name=proof.filename,
                 mime=proof.content_type,
@@ -364,7 +365,8 @@ def dispute_outcome(view: DisputeView) -> None:
     """What was decided, by whom and why (nothing while open)."""
     if view.state == "decided":
         st.success(
-            f"仲裁结果：{view.outcome_label}。理由：{view.reason}（{view.decided_by}，{format_local(view.decided_at)}）",
+            f"仲裁结果：{view.outcome_label}。理由：{md(view.reason)}（{md(view.decided_by)}，"
+            f"{format_local(view.decided_at)}）",
             icon=":material/gavel:",
         )
     elif view.state == "closed":

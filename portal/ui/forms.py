@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from portal.data.fields import FieldSpec, Section
+from portal.ui.text import md
 
 
 def _widget(spec: FieldSpec, value: Any, key: str, disabled: bool) -> Any:
@@ -33,7 +34,7 @@ def _widget(spec: FieldSpec, value: Any, key: str, disabled: bool) -> Any:
             return st.checkbox(label, value=bool(value), **common)
         case "file":
             if value:
-                st.caption(f"已上传：{value}")
+                st.caption(f"已上传：{md(value)}")
             return st.file_uploader(label, **common)
     return st.text_input(label, value=value or "", max_chars=spec.max_length, **common)
 
@@ -51,7 +52,7 @@ def section_inputs(section: Section, values: dict[str, Any], key: str, disabled:
 def show_field_errors(section: Section, errors: dict[str, str]) -> None:
     st.error(f"{section.label}有 {len(errors)} 处需要修改：", icon=":material/error:")
     for message in errors.values():
-        st.markdown(f"- {message}")
+        st.markdown(f"- {md(message)}")
 
 
 def split_files(

@@ -15,6 +15,7 @@ from portal.services.errors import (
     ServiceError,
     ValidationError,
 )
+from portal.ui.text import md
 
 T = TypeVar("T")
 
@@ -30,8 +31,8 @@ def demo_banner() -> None:
 
 def user_card(actor: Actor, on_logout: Callable[[], None]) -> None:
     with st.sidebar:
-        st.markdown(f"**{actor.real_name}**（{actor.username}）")
-        st.caption(f"{actor.role} · {actor.scope_label}")
+        st.markdown(f"**{md(actor.real_name)}**（{md(actor.username)}）")
+        st.caption(f"{md(actor.role)} · {md(actor.scope_label)}")
         if st.button("退出登录", key="portal_logout", icon=":material/logout:", width="stretch"):
             on_logout()
             st.rerun()
@@ -40,7 +41,7 @@ def user_card(actor: Actor, on_logout: Callable[[], None]) -> None:
 def page_header(title: str, actor: Actor | None = None) -> None:
     st.title(title)
     if actor is not None:
-        st.caption(f"{actor.real_name} · {actor.role} · {actor.scope_label}")
+        st.caption(f"{md(actor.real_name)} · {md(actor.role)} · {md(actor.scope_label)}")
 
 
 @contextmanager
@@ -50,9 +51,9 @@ def service_errors() -> Iterator[None]:
         yield
     except ValidationError as exc:
         for message in exc.errors.values():
-            st.error(message, icon=":material/error:")
+            st.error(md(message), icon=":material/error:")
     except (ServiceError, PermissionDenied, DatabaseBusyError) as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc), icon=":material/error:")
 
 
 def yes_no(value: bool) -> str:
@@ -60,10 +61,11 @@ def yes_no(value: bool) -> str:
 
 
 def show_flash(key: str) -> None:
-    """Show (once) the success message a page left for itself before its last rerun."""
+    """Show (once) the success message a page left for itself before its last rerun (as text:
+    the messages quote what users typed)."""
     message = st.session_state.pop(key, None)
     if message:
-        st.success(message, icon=":material/check_circle:")
+        st.success(md(message), icon=":material/check_circle:")
 
 
 def flash_and_rerun(key: str, message: str) -> None:

@@ -12,6 +12,7 @@ from portal.services import supervision, workflow
 from portal.services.supervision import FieldInput
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
+from portal.ui.text import md
 
 actor = require_page("admin_forms")
 page_header("监管表单", actor)
@@ -63,12 +64,12 @@ if not forms:
 
 for form in forms:
     state = "已发布" if form.state == "published" else "草稿"
-    with st.expander(f"{form.title}（{state}，截止 {form.due_date}）", expanded=form.state == "published"):
+    with st.expander(f"{md(form.title)}（{state}，截止 {form.due_date}）", expanded=form.state == "published"):
         section = supervision.section_of(form)
         st.caption(
             "字段："
             + "、".join(
-                f"{s.label}（{FIELD_KIND_LABELS[s.kind]}{'，必填' if s.required else ''}）" for s in section.fields
+                f"{md(s.label)}（{FIELD_KIND_LABELS[s.kind]}{'，必填' if s.required else ''}）" for s in section.fields
             )
         )
         if form.state != "published":

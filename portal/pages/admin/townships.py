@@ -5,6 +5,7 @@ import streamlit as st
 from portal.services.regions import import_townships
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
+from portal.ui.text import md
 
 actor = require_page("admin_townships")
 page_header("乡镇导入", actor)
@@ -23,4 +24,4 @@ if upload is not None and st.button("导入", type="primary", key="township_impo
             flash_and_rerun("township_flash", f"导入完成：新增 {report.added} 个乡镇，更新 {report.updated} 个。")
         st.error(f"文件有 {len(report.errors)} 处错误，未导入任何数据：")
         for line in report.errors:
-            st.markdown(f"- {line}")
+            st.markdown(f"- {md(line)}")

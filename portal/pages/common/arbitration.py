@@ -11,6 +11,7 @@ from portal.services import problems
 from portal.ui.children import dispute_compare, dispute_outcome, dispute_summary, proof_list
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
+from portal.ui.text import md
 
 FLASH = "arbitration_flash"
 
@@ -55,10 +56,11 @@ st.dataframe(frame, hide_index=True, width="stretch")
 labels = {d.id: dispute_summary(d) for d in disputes}
 chosen = st.selectbox("打开问题学籍", list(labels), format_func=labels.get, key="arbitration_open")
 view = next(d for d in disputes if d.id == chosen)
-st.subheader(f"问题学籍 {view.id}：{view.claimant.child.name}")
+st.subheader(f"问题学籍 {view.id}：{md(view.claimant.child.name)}")
 st.markdown(
-    f"**{view.kind_label}**。问题学籍：{view.claimant.institution_name}（{view.claimant.county_name}）；"
-    f"原有记录：{view.holder.institution_name}（{view.holder.county_name}）。发现时间 {format_local(view.opened_at)}。"
+    f"**{view.kind_label}**。问题学籍：{md(view.claimant.institution_name)}（{md(view.claimant.county_name)}）；"
+    f"原有记录：{md(view.holder.institution_name)}（{md(view.holder.county_name)}）。"
+    f"发现时间 {format_local(view.opened_at)}。"
 )
 dispute_compare(view)
 proof_list(actor, view, f"arbitration_{view.id}")
@@ -75,8 +77,8 @@ if view.state == "open":
     )
 
 OUTCOMES = {
-    "keep_child": f"保留问题学籍一方（{view.claimant.institution_name}）的记录，删除原有记录",
-    "keep_other": f"保留原有记录（{view.holder.institution_name}），删除问题学籍一方的记录",
+    "keep_child": f"保留问题学籍一方（{md(view.claimant.institution_name)}）的记录，删除原有记录",
+    "keep_other": f"保留原有记录（{md(view.holder.institution_name)}），删除问题学籍一方的记录",
 }
 if view.kind not in problems.SHARED_NUMBER_KINDS:
     OUTCOMES["different"] = "认定为两名不同的幼儿，两条记录都保留"

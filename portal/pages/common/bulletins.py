@@ -11,6 +11,7 @@ from portal.services import bulletins
 from portal.services.workflow import local_today
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
+from portal.ui.text import md
 
 FLASH = "bulletins_flash"
 
@@ -36,9 +37,9 @@ with service_errors():
         st.info("还没有发给您所在地区的通报。", icon=":material/info:")
     for row in rows:
         with st.container(border=True):
-            st.markdown(f"**{row.title}**")
-            st.caption(f"{row.region_name} · {row.created_by_name} 发布于 {format_local(row.created_at)}")
-            st.write(row.summary)
+            st.markdown(f"**{md(row.title)}**")
+            st.caption(f"{md(row.region_name)} · {md(row.created_by_name)} 发布于 {format_local(row.created_at)}")
+            st.markdown(md(row.summary))
             if st.toggle("下载文件", key=f"bulletin_files_{row.id}"):
                 left, right, _ = st.columns([1, 1, 3])
                 name, data = bulletins.read_bulletin(actor, row.id, "xlsx")

@@ -21,6 +21,7 @@ from portal.ui.children import (
 from portal.ui.guard import require_page
 from portal.ui.layout import page_header, service_errors
 from portal.ui.paging import KeysetPager
+from portal.ui.text import md
 
 actor = require_page("children")
 page_header("幼儿信息", actor)
@@ -91,12 +92,12 @@ if page.rows:
     chosen = st.selectbox("查看幼儿", list(labels), format_func=labels.get, key="bureau_children_open")
     with service_errors():
         detail = children.get_child(actor, chosen)
-        st.caption(f"{detail.row.institution_name} · {detail.row.class_name or '未分班'}")
+        st.caption(f"{md(detail.row.institution_name)} · {md(detail.row.class_name or '未分班')}")
         origin_note(detail.row)
         if detail.transfer_note:
-            st.info(detail.transfer_note, icon=":material/swap_horiz:")
+            st.info(md(detail.transfer_note), icon=":material/swap_horiz:")
         if detail.row.return_reason and detail.row.state == "returned":
-            st.error(f"驳回理由：{detail.row.return_reason}", icon=":material/undo:")
+            st.error(f"驳回理由：{md(detail.row.return_reason)}", icon=":material/undo:")
         detail_table(detail)
         reveal_panel(actor, detail, f"bureau_child_{chosen}")
         history_panel(actor, chosen)

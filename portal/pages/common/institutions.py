@@ -12,6 +12,7 @@ from portal.ui.guard import require_page
 from portal.ui.home import request_table
 from portal.ui.layout import page_header, yes_no
 from portal.ui.paging import KeysetPager
+from portal.ui.text import md
 
 actor = require_page("institutions")
 page_header("机构名录", actor)
@@ -56,7 +57,7 @@ if result.rows:
             if state.approved is None:
                 st.caption("尚无审核通过的信息。")
             else:
-                st.caption(state.accountability)
+                st.caption(md(state.accountability))
                 st.dataframe(
                     pd.DataFrame(
                         [(spec.label, display(spec, state.approved.get(spec.name))) for spec in state.section.fields],

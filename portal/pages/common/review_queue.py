@@ -9,6 +9,7 @@ from portal.settings import get_settings
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
 from portal.ui.paging import KeysetPager
+from portal.ui.text import md
 
 actor = require_page("review_queue")
 page_header("审核队列", actor)
@@ -87,7 +88,9 @@ selected = st.selectbox("打开申请", list(labels), format_func=labels.get, ke
 with service_errors():
     detail = workflow.detail(actor, selected)
     request = detail.request
-    st.markdown(f"**{detail.kind_label}** · {request.title} · 状态：{detail.state_label}（{detail.step_label}）")
+    st.markdown(
+        f"**{detail.kind_label}** · {md(request.title)} · 状态：{detail.state_label}（{md(detail.step_label)}）"
+    )
     if detail.changes:
         st.dataframe(pd.DataFrame(detail.changes, columns=["项目", "原值", "新值"]), hide_index=True, width="stretch")
     else:
@@ -97,7 +100,7 @@ with service_errors():
         st.markdown("**证明材料**")
         for row in files:
             st.download_button(
-                f"{row.filename}（{row.size // 1024 + 1} KB）",
+                f"{md(row.filename)}（{row.size // 1024 + 1} KB）",
                 data=lambda evidence_id=row.id: evidence.read(actor, evidence_id).data,
                 file_name=row.filename,
                 mime=row.content_type,

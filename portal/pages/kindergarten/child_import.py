@@ -11,6 +11,7 @@ from portal.services.child_import import ImportResult
 from portal.settings import get_settings
 from portal.ui.guard import require_page
 from portal.ui.layout import page_header, service_errors
+from portal.ui.text import md
 
 RESULT = "import_result"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -32,7 +33,7 @@ if not classes:
     )
     st.page_link("portal/pages/kindergarten/classes.py", label="去“班级管理”建立班级", icon=":material/groups:")
 else:
-    st.caption(f"本学年可填写的班级：{'、'.join(c.name for c in classes)}")
+    st.caption(f"本学年可填写的班级：{'、'.join(md(c.name) for c in classes)}")
 
 st.subheader("第一步：下载模板")
 st.download_button(
@@ -100,7 +101,7 @@ def show_result(result: ImportResult) -> None:
     if result.warnings:
         with st.expander(f"提示（{len(result.warnings)} 条，不影响导入）", icon=":material/warning:", expanded=True):
             for warning in result.warnings:
-                st.markdown(f"- {warning}")
+                st.markdown(f"- {md(warning)}")
     if result.accepted:
         st.subheader("第三步：提交审核")
         st.markdown("导入的幼儿为“已保存”状态。请到“幼儿信息”核对后提交审核，县级审核通过后生成学籍号。")

@@ -23,6 +23,7 @@ from portal.ui.forms import show_field_errors
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
 from portal.ui.paging import KeysetPager
+from portal.ui.text import md
 
 FLASH = "children_flash"
 WARNINGS = "children_warnings"
@@ -119,7 +120,7 @@ with list_tab:
         detail = children.get_child(actor, chosen)
         row = detail.row
         if row.state == "returned":
-            st.error(f"已被县级教育部门驳回。驳回理由：{row.return_reason}", icon=":material/undo:")
+            st.error(f"已被县级教育部门驳回。驳回理由：{md(row.return_reason)}", icon=":material/undo:")
         elif row.state == "problem":
             st.error(
                 "该记录是问题学籍：省内已有同一幼儿的记录。请更正后重新提交，或到“问题学籍”提交佐证、等待仲裁。",
@@ -136,7 +137,7 @@ with list_tab:
         origin_note(row)
         if detail.transfer_note:
             st.info(
-                f"{detail.transfer_note}。转园办结或撤销前不能办理离园、毕业或关键信息变更。",
+                f"{md(detail.transfer_note)}。转园办结或撤销前不能办理离园、毕业或关键信息变更。",
                 icon=":material/swap_horiz:",
             )
         if row.overdue:

@@ -10,6 +10,7 @@ from portal.settings import get_settings
 from portal.ui.children import child_label
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
+from portal.ui.text import md
 
 actor = require_page("kindergarten_cycle")
 page_header("学年工作", actor)
@@ -128,7 +129,7 @@ with promotion_tab:
             key="cycle_promotion_plan",
         )
         if plan.staying:
-            st.caption(f"大班幼儿不升班（请在“毕业”中办理）：{'、'.join(plan.staying)}。")
+            st.caption(f"大班幼儿不升班（请在“毕业”中办理）：{'、'.join(md(name) for name in plan.staying)}。")
         with st.form("cycle_promote"):
             confirmed = st.checkbox(f"确认为 {len(plan.rows)} 名幼儿升班（每学年只能升班一次）", key="cycle_promote_ok")
             promote = st.form_submit_button("升班", type="primary", key="cycle_promote_submit")

@@ -9,6 +9,7 @@ from portal.ui.children import state_metrics
 from portal.ui.guard import require_page
 from portal.ui.home import institution_card
 from portal.ui.layout import page_header
+from portal.ui.text import md
 
 actor = require_page("kindergarten_home")
 page_header(actor.institution_name or "本园概况", actor)
@@ -39,7 +40,7 @@ if may(actor, Action.MANAGE_CHILDREN):
     ]
     if waiting_transfers:
         names = "、".join(
-            f"{r.child_name}（{'待本园同意' if r.state == 'sender' else '待办理转入'}）" for r in waiting_transfers
+            f"{md(r.child_name)}（{'待本园同意' if r.state == 'sender' else '待办理转入'}）" for r in waiting_transfers
         )
         late = sum(r.overdue for r in waiting_transfers)
         note = f"有 {len(waiting_transfers)} 个转园等待本园办理：{names}。请在“转园”页面办理。"

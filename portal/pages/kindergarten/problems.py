@@ -10,6 +10,7 @@ from portal.services import children, problems
 from portal.ui.children import dispute_compare, dispute_outcome, dispute_summary, proof_list
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
+from portal.ui.text import md
 
 FLASH = "problems_flash"
 CONFIRM_DELETE = "problems_confirm_delete"
@@ -43,8 +44,8 @@ mine = view.claimant if view.claimant.institution_id == actor.institution_id els
 other = view.holder if mine is view.claimant else view.claimant
 
 st.markdown(
-    f"**{view.kind_label}**：本园的“{mine.child.name}”与{other.institution_name}（{other.county_name}）的"
-    f"“{other.child.name}”为同一幼儿。发现时间 {format_local(view.opened_at)}。"
+    f"**{view.kind_label}**：本园的“{md(mine.child.name)}”与{md(other.institution_name)}（{md(other.county_name)}）的"
+    f"“{md(other.child.name)}”为同一幼儿。发现时间 {format_local(view.opened_at)}。"
 )
 dispute_compare(view, actor.institution_id)
 dispute_outcome(view)
@@ -60,7 +61,7 @@ st.subheader("处理本园的记录")
 own_child = mine.child
 if own_child.state == "problem":
     st.markdown(
-        f"- **更正后重新提交**：如本园录错了证件号码等信息，请到“幼儿信息”中打开“{own_child.name}”，"
+        f"- **更正后重新提交**：如本园录错了证件号码等信息，请到“幼儿信息”中打开“{md(own_child.name)}”，"
         "修改后点“更正后重新提交”。"
     )
     st.page_link("portal/pages/kindergarten/children.py", label="去“幼儿信息”更正", icon=":material/edit:")
@@ -69,7 +70,7 @@ if own_child.state == "problem":
         st.rerun()
     if st.session_state.get(CONFIRM_DELETE) == view.id:
         st.warning(
-            f"确定删除本园“{own_child.name}”的记录吗？问题学籍随之解决；删除后县级教育部门仍可查看，误删的可申请恢复。",
+            f"确定删除本园“{md(own_child.name)}”的记录吗？问题学籍随之解决；删除后县级教育部门仍可查看，误删的可申请恢复。",
             icon=":material/warning:",
         )
         yes, no, _ = st.columns([1, 1, 3])

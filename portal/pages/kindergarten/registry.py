@@ -8,6 +8,7 @@ from portal.services import registry, workflow
 from portal.ui.forms import section_inputs
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
+from portal.ui.text import md
 
 actor = require_page("kindergarten_registry")
 page_header("本园信息填报", actor)
@@ -28,9 +29,9 @@ for tab, state in zip(tabs, states, strict=True):
                 icon=":material/hourglass_top:",
             )
         elif state.last_return_reason is not None:
-            st.error(f"上次提交被驳回，理由：{state.last_return_reason}", icon=":material/undo:")
+            st.error(f"上次提交被驳回，理由：{md(state.last_return_reason)}", icon=":material/undo:")
         if state.approved is not None:
-            st.caption(f"已审核的信息：{state.accountability}。修改后提交即为异动申报。")
+            st.caption(f"已审核的信息：{md(state.accountability)}。修改后提交即为异动申报。")
         locked = state.pending is not None
         with st.form(f"registry_{key}"):
             raw = section_inputs(state.section, state.working_values, f"registry_{key}", disabled=locked)

@@ -6,6 +6,7 @@ from portal.services import supervision
 from portal.ui.forms import section_inputs, split_files
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
+from portal.ui.text import md
 
 actor = require_page("kindergarten_supervision")
 page_header("监管信息", actor)
@@ -20,9 +21,9 @@ if not due:
 for item in due:
     form = item.form
     locked = item.state in ("待审核", "审核通过")
-    with st.expander(f"{form.title}（{item.state}，截止 {form.due_date}）", expanded=not locked):
+    with st.expander(f"{md(form.title)}（{item.state}，截止 {form.due_date}）", expanded=not locked):
         if form.description:
-            st.caption(form.description)
+            st.caption(md(form.description))
         with st.form(f"supervision_{form.id}"):
             raw = section_inputs(item.section, item.values, f"supervision_{form.id}", disabled=locked)
             left, right = st.columns(2)

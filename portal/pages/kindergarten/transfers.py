@@ -8,6 +8,7 @@ from portal.services import children, transfers
 from portal.settings import get_settings
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
+from portal.ui.text import md
 from portal.ui.transfers import history_panel, step_note, transfer_table
 
 FLASH = "transfers_flash"
@@ -70,8 +71,8 @@ with tab_in:
         st.subheader("待本园办理转入")
         for row in to_complete:
             with st.container(border=True):
-                st.markdown(f"**{row.child_name}**　学籍号 {row.student_number}　来自 {row.from_name}")
-                st.caption(f"转园原因：{row.reason}")
+                st.markdown(f"**{md(row.child_name)}**　学籍号 {md(row.student_number)}　来自 {md(row.from_name)}")
+                st.caption(f"转园原因：{md(row.reason)}")
                 st.markdown(step_note(row, "办理"))
                 default = list(class_labels).index(row.class_id) if row.class_id in class_labels else None
                 left, right = st.columns([3, 1])
@@ -107,8 +108,8 @@ with tab_out:
         st.subheader("待本园同意")
         for row in to_answer:
             with st.container(border=True):
-                st.markdown(f"**{row.child_name}**　学籍号 {row.student_number}　转往 {row.to_name}")
-                st.caption(f"转园原因：{row.reason}")
+                st.markdown(f"**{md(row.child_name)}**　学籍号 {md(row.student_number)}　转往 {md(row.to_name)}")
+                st.caption(f"转园原因：{md(row.reason)}")
                 st.markdown(step_note(row, "答复"))
                 left, right = st.columns([3, 1])
                 refusal = left.text_input(

@@ -39,6 +39,7 @@ class Action(StrEnum):
     VIEW_GRANTS = "view_grants"
     APPROVE_LOAN = "approve_loan"
     MANAGE_POLICY = "manage_policy"
+    REVOKE_GRANT = "revoke_grant"
 
 
 ACTION_LABELS: dict[Action, str] = {
@@ -60,6 +61,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.VIEW_GRANTS: "查看授权登记",
     Action.APPROVE_LOAN: "审批密码借用",
     Action.MANAGE_POLICY: "设置安全策略",
+    Action.REVOKE_GRANT: "撤销授权",
 }
 
 
@@ -97,6 +99,8 @@ _DUTIES: dict[Action, frozenset[Duty]] = {
     Action.APPROVE_LOAN: frozenset({Duty.SECADMIN}),
     # The password policy: the security administrator of the deployment's top level.
     Action.MANAGE_POLICY: frozenset({Duty.SECADMIN}),
+    # The security administrator watches the grants and takes back one given wrongly.
+    Action.REVOKE_GRANT: frozenset({Duty.SECADMIN}),
 }
 
 
@@ -216,6 +220,8 @@ def may(actor: Actor, action: Action, obj: Any = None) -> bool:
         return obj.id != actor.user_id
     if action is Action.RESET_PASSWORD:
         return _is_level_directly_above(actor.level, Level(obj.level))
+    if action is Action.REVOKE_GRANT:
+        return obj.id != actor.user_id and level_rank(Level(obj.level)) >= level_rank(actor.level)
     if action is Action.APPROVE_LOAN:
         # ``obj`` is the owner's account: of the approver's own level or below, never their own.
         return obj.id != actor.user_id and level_rank(Level(obj.level)) >= level_rank(actor.level)

@@ -369,6 +369,28 @@ def set_active(actor: Actor, user_id: int, active: bool, reason: str) -> None:
         )
 
 
+def revoke_grant(actor: Actor, username: str, reason: str) -> None:
+    """The security administrator takes back a role given wrongly: the account is disabled (its
+    sessions end), the revocation is filed in the register and audited."""
+    reason = reason.strip()
+    if len(reason) < 4:
+        raise ValidationError({"reason": "撤销授权须写明理由（至少 4 个字）。"})
+    now = utcnow()
+    name = search_term(username, 64).lower()
+    with db.session_scope(write=True) as session:
+        user = session.exec(select(User).where(User.username == name)).first() if name else None
+        if user is None or not may(actor, Action.VIEW_USER, user):
+            raise ServiceError("该账户不存在或不在您的管辖范围内。")
+        require(actor, Action.REVOKE_GRANT, user)
+        if not user.is_active:
+            raise ServiceError(f"账户 {user.username} 已经停用。")
+        user.is_active, user.disabled_at, user.disabled_reason = False, now, f"撤销授权：{reason}"[:200]
+        user.session_version += 1
+        session.add(user)
+        _file_grant(session, actor, user, "revoke", reason=reason)
+        audit.record(session, actor, "grant_revoke", object_type="user", object_id=user.id or "", detail=reason[:500])
+
+
 def reset_password(actor: Actor, user_id: int) -> IssuedPassword:
     """A forgotten password: the administrator one level up issues a temporary one (single use,
     valid ``temp_password_hours``, changed at first use); every open session of the user ends."""

@@ -334,14 +334,11 @@ def complete_password_change(
         session.add(user)
         audit.record(
             session,
-            None,
+            build_actor(session, user, pending.session_id),
             "password_change",
-            username=user.username,
             object_type="user",
             object_id=user.id or "",
             detail=f"登录时修改：{pending.change_reason}"[:500],
-            region_codes=_region_codes(user),
-            session_id=pending.session_id,
         )
     return pending.done(STEP_CHANGE_PASSWORD)
 
@@ -354,14 +351,11 @@ def complete_enrolment(pending: PendingLogin, secret: str, code: str, now: datet
         credentials.store_second_factor(session, user, secret, code, now)
         audit.record(
             session,
-            None,
+            build_actor(session, user, pending.session_id),
             "totp_enrol",
-            username=user.username,
             object_type="user",
             object_id=user.id or "",
             detail="首次登录绑定动态口令",
-            region_codes=_region_codes(user),
-            session_id=pending.session_id,
         )
     return pending.done(STEP_ENROL_TOTP)
 

@@ -102,6 +102,11 @@ def test_the_register_of_grants_is_read_and_exported(app_demo: str) -> None:
     assert frame["用户名"].iloc[0] == "kf-rev" and frame["类别"].iloc[0] == "授予"
     click(at, "准备导出（CSV）")
     assert not at.exception and at.get("download_button")
+    at.text_input(key="grant_revoke_username").input("kf-rev")
+    at.text_input(key="grant_revoke_reason").input("授权不当，撤销")
+    click(at, "撤销授权")
+    assert "已撤销 kf-rev 的授权" in texts(at)
+    assert at.dataframe[0].value["类别"].iloc[0] == "撤销（停用）"
 
 
 def test_a_clerk_lends_the_password_with_the_security_administrators_approval(app_demo: str) -> None:

@@ -475,3 +475,20 @@ def test_actions_write_exactly_one_audit_row(county_admin: Actor) -> None:
         assert _audit_count() - before_all == 1, action
     with pytest.raises(ServiceError):
         loans.end_loan(secadmin, loan_id)
+
+
+def test_the_security_administrator_revokes_a_grant(county_admin: Actor) -> None:
+    reviewer = _make("zm-rev9", Level.COUNTY, Duty.REVIEWER, region="410122")
+    secadmin = actor_for("demo-secadmin")
+    before = (_audit_count(), _count(AccountGrant))
+    with pytest.raises(ValidationError):
+        accounts.revoke_grant(secadmin, "zm-rev9", "")
+    with pytest.raises(ServiceError):
+        accounts.revoke_grant(secadmin, "nobody\x00", "授权不当，撤销")
+    with pytest.raises(PermissionDenied):
+        accounts.revoke_grant(county_admin, "zm-rev9", "授权不当，撤销")  # a system administrator
+    assert (_audit_count(), _count(AccountGrant)) == before
+    accounts.revoke_grant(secadmin, "zm-rev9", "授权不当，撤销")
+    assert not _user("zm-rev9").is_active and not login_service.session_still_valid(reviewer)
+    assert accounts.list_grants(secadmin, search="zm-rev9").rows[0].change == "撤销（停用）"
+    assert _audit_count("grant_revoke") == 1

@@ -81,15 +81,21 @@ def set_password(session: Session, user: User, new_password: str, confirm: str, 
     session.add(user)
 
 
+def _own_account(session: Session, actor: Actor, current_password: str) -> User:
+    """The actor's own active account, once the current password is confirmed."""
+    user = session.get(User, actor.user_id)
+    if user is None or not user.is_active:
+        raise ServiceError("账户不存在或已停用。")
+    if not verify_password(current_password, user.password_hash):
+        raise ValidationError({"current": "当前密码不正确。"})
+    return user
+
+
 def change_own_password(actor: Actor, current: str, new_password: str, confirm: str) -> None:
     """The 我的账户 page: change one's password, giving the current one. Other sessions end."""
     now = utcnow()
     with db.session_scope(write=True) as session:
-        user = session.get(User, actor.user_id)
-        if user is None or not user.is_active:
-            raise ServiceError("账户不存在或已停用。")
-        if not verify_password(current, user.password_hash):
-            raise ValidationError({"current": "当前密码不正确。"})
+        user = _own_account(session, actor, current)
         set_password(session, user, new_password, confirm, now)
         user.session_version += 1  # every other session of the user ends at its next click
         session.add(user)
@@ -116,11 +122,7 @@ def enrol_own_second_factor(actor: Actor, current_password: str, secret: str, co
     """The 我的账户 page: enrol (or replace) the second factor, confirming with the password."""
     now = utcnow()
     with db.session_scope(write=True) as session:
-        user = session.get(User, actor.user_id)
-        if user is None or not user.is_active:
-            raise ServiceError("账户不存在或已停用。")
-        if not verify_password(current_password, user.password_hash):
-            raise ValidationError({"current": "当前密码不正确。"})
+        user = _own_account(session, actor, current_password)
         replaced = bool(user.totp_secret)
         store_second_factor(session, user, secret, code, now)
         user.session_version += 1

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.e2e.helpers import choose
 from tests.e2e.test_login_journeys import DEMO_PASSWORD, log_in, logout_button, open_login_form, submit_login
 
 try:
@@ -22,22 +23,6 @@ pytestmark = pytest.mark.e2e
 NEW_PASSWORD = "Qz7!vR2#mK9p"
 
 
-def choose(page: Page, label: str, option: str) -> None:
-    """Pick an option of a select box. The list can fail to open on the first click (the page's
-    cookie component rerunning): then it is clicked again; typing filters it."""
-    box = page.get_by_role("combobox", name=label)
-    for _attempt in range(3):
-        box.click()
-        try:
-            expect(page.get_by_role("option").first).to_be_visible(timeout=3_000)
-            break
-        except AssertionError:
-            page.keyboard.press("Escape")
-    box.press_sequentially(option)
-    page.get_by_role("option", name=option, exact=True).click()
-    expect(box).to_have_value(option)
-
-
 def test_a_new_reviewer_gets_a_temporary_password_and_enrols_the_second_factor(page: Page, fresh_server: str) -> None:
     import pyotp
 
@@ -45,7 +30,7 @@ def test_a_new_reviewer_gets_a_temporary_password_and_enrols_the_second_factor(p
     page.get_by_test_id("stSidebar").get_by_role("link", name="用户账户").click()
     expect(page.get_by_role("heading", name="用户账户")).to_be_visible()
     page.get_by_text("新建账户").click()
-    choose(page, "层级", "地市级")
+    choose(page, page.get_by_role("combobox", name="层级"), "地市级")
     expect(page.get_by_role("textbox", name="管辖区划代码")).to_be_visible()
     page.get_by_role("textbox", name="用户名（登录名）").fill("kf-reviewer")
     page.get_by_role("textbox", name="真实姓名").first.fill("开封审核员")

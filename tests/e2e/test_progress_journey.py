@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from tests.e2e.helpers import choose
 from tests.e2e.test_children_journey import open_nav, settle, sign_in
 from tests.e2e.test_login_journeys import table_cell
 
@@ -25,15 +26,7 @@ def drill(page: Page, label: str, option: str) -> None:
     cookie component rerunning): then it is clicked again; typing filters it, Enter takes the match."""
     box = page.get_by_label(label)
     if box.input_value() != option:
-        for _attempt in range(3):
-            box.click()
-            try:
-                expect(page.get_by_role("option").first).to_be_visible(timeout=3_000)
-                break
-            except AssertionError:
-                page.keyboard.press("Escape")
-        box.press_sequentially(option)
-        page.get_by_role("option", name=option, exact=True).click()
+        choose(page, box, option)
     expect(box).to_have_value(option)
     page.get_by_role("button", name="查看", exact=True).click()
     settle(page)

@@ -91,6 +91,18 @@ class Settings:
     pdf_font: str = ""  # a CJK font file (.otf/.ttf/.ttc) for PDF bulletins; default: the system's Noto Sans CJK
     monthly_update_day: int = 25  # changes of the month are entered by this day (Notice 三.2)
     monthly_reminder_day: int = 20  # from this day, institutions whose monthly update is not done are reminded
+    # --- projects and funding (R4, §15, §16) ----------------------------------------------------
+    project_review_days: int = 10  # the level above reviews a submitted project within this many working days
+    # Funding rates in yuan per child and year, as JSON: {year or "*": {region code or "*": {category:
+    # amount}}}; the most specific year and region win (a county's code over its city's, its city's over
+    # its province's, "*" last). Categories: per_child 生均财政拨款 (approved, numbered children of public
+    # and inclusive kindergartens), poverty 建档立卡家庭幼儿资助, inclusive 普惠性民办园补助 (per child of
+    # an inclusive private kindergarten). The defaults are examples: each province sets its own.
+    funding_rates: str = '{"*": {"*": {"per_child": "600.00", "poverty": "1000.00", "inclusive": "400.00"}}}'
+    # A child transferred during the period counts once: at the institution it belonged to on the
+    # reference date ("reference_date") or at the start of the period ("period_start").
+    funding_transfer_rule: str = "reference_date"
+    notice_attachment_max_mb: int = 10
     # --- lists ---------------------------------------------------------------------------------
     page_size: int = 50
 

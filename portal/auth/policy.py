@@ -40,6 +40,12 @@ class Action(StrEnum):
     APPROVE_LOAN = "approve_loan"
     MANAGE_POLICY = "manage_policy"
     REVOKE_GRANT = "revoke_grant"
+    VIEW_PROJECTS = "view_projects"
+    MANAGE_PROJECT = "manage_project"
+    RECORD_CENTRAL_FUNDS = "record_central_funds"
+    COMPUTE_FUNDING = "compute_funding"
+    PUBLISH_NOTICE = "publish_notice"
+    MANAGE_SUPPORT = "manage_support"
 
 
 ACTION_LABELS: dict[Action, str] = {
@@ -62,6 +68,12 @@ ACTION_LABELS: dict[Action, str] = {
     Action.APPROVE_LOAN: "审批密码借用",
     Action.MANAGE_POLICY: "设置安全策略",
     Action.REVOKE_GRANT: "撤销授权",
+    Action.VIEW_PROJECTS: "查看学前教育项目",
+    Action.MANAGE_PROJECT: "填报学前教育项目",
+    Action.RECORD_CENTRAL_FUNDS: "填报中央资金",
+    Action.COMPUTE_FUNDING: "测算经费",
+    Action.PUBLISH_NOTICE: "发布通知公告",
+    Action.MANAGE_SUPPORT: "设置技术支持联系方式",
 }
 
 
@@ -101,6 +113,18 @@ _DUTIES: dict[Action, frozenset[Duty]] = {
     Action.MANAGE_POLICY: frozenset({Duty.SECADMIN}),
     # The security administrator watches the grants and takes back one given wrongly.
     Action.REVOKE_GRANT: frozenset({Duty.SECADMIN}),
+    # Projects (§15): a bureau's reviewers and finance staff record their own level's projects and
+    # update them monthly; leaders read them. The level above reviews them in its queue (REVIEW).
+    Action.VIEW_PROJECTS: frozenset({Duty.REVIEWER, Duty.FINANCE, Duty.LEADER}),
+    Action.MANAGE_PROJECT: frozenset({Duty.REVIEWER, Duty.FINANCE}),
+    # The ministry records each province's central funds (§15).
+    Action.RECORD_CENTRAL_FUNDS: frozenset({Duty.REVIEWER, Duty.FINANCE}),
+    # The funding that follows the student numbers (R4.2): computed by a bureau's finance staff.
+    Action.COMPUTE_FUNDING: frozenset({Duty.FINANCE}),
+    # Notices go down from a bureau (R7.1): its leaders, reviewers and system administrators.
+    Action.PUBLISH_NOTICE: frozenset({Duty.LEADER, Duty.REVIEWER, Duty.SYSADMIN}),
+    # Each level's support contacts are set by that level's system administrator (§23).
+    Action.MANAGE_SUPPORT: frozenset({Duty.SYSADMIN}),
 }
 
 
@@ -207,6 +231,15 @@ def may(actor: Actor, action: Action, obj: Any = None) -> bool:
     if action is Action.REGISTER_INSTITUTION and actor.level not in BUREAU_LEVELS:
         return False
     if action is Action.DESIGN_FORM and actor.level not in (Level.PROVINCE, Level.CITY, Level.COUNTY):
+        return False
+    if (
+        action in (Action.VIEW_PROJECTS, Action.MANAGE_PROJECT, Action.PUBLISH_NOTICE, Action.MANAGE_SUPPORT)
+        and actor.level not in BUREAU_LEVELS
+    ):
+        return False
+    if action is Action.RECORD_CENTRAL_FUNDS and actor.level is not Level.MINISTRY:
+        return False
+    if action is Action.COMPUTE_FUNDING and actor.level not in (Level.PROVINCE, Level.CITY, Level.COUNTY):
         return False
     if obj is None:
         return True

@@ -26,6 +26,7 @@ class Duty(StrEnum):
     SYSADMIN = "sysadmin"  # 系统管理员: accounts and settings
     SECADMIN = "secadmin"  # 安全管理员: policy, grants, locks
     AUDITOR = "auditor"  # 审计管理员: reads and exports the audit log
+    FINANCE = "finance"  # 财务: computes the funding that follows the student numbers (R4.2)
 
 
 LEVEL_LABELS: dict[Level, str] = {
@@ -44,6 +45,7 @@ DUTY_LABELS: dict[Duty, str] = {
     Duty.SYSADMIN: "系统管理员",
     Duty.SECADMIN: "安全管理员",
     Duty.AUDITOR: "审计管理员",
+    Duty.FINANCE: "财务人员",
 }
 
 # Levels above another, highest first. A township central kindergarten sits between county and
@@ -62,10 +64,10 @@ ADMIN_DUTIES: frozenset[Duty] = frozenset({Duty.SYSADMIN, Duty.SECADMIN, Duty.AU
 
 # Which duties exist at which level.
 DUTIES_BY_LEVEL: dict[Level, frozenset[Duty]] = {
-    Level.MINISTRY: frozenset({Duty.LEADER, Duty.REVIEWER, Duty.SYSADMIN, Duty.SECADMIN, Duty.AUDITOR}),
-    Level.PROVINCE: frozenset({Duty.LEADER, Duty.REVIEWER, Duty.SYSADMIN, Duty.SECADMIN, Duty.AUDITOR}),
-    Level.CITY: frozenset({Duty.LEADER, Duty.REVIEWER, Duty.SYSADMIN, Duty.SECADMIN, Duty.AUDITOR}),
-    Level.COUNTY: frozenset({Duty.LEADER, Duty.REVIEWER, Duty.SYSADMIN, Duty.SECADMIN, Duty.AUDITOR}),
+    Level.MINISTRY: frozenset({Duty.LEADER, Duty.REVIEWER, Duty.SYSADMIN, Duty.SECADMIN, Duty.AUDITOR, Duty.FINANCE}),
+    Level.PROVINCE: frozenset({Duty.LEADER, Duty.REVIEWER, Duty.SYSADMIN, Duty.SECADMIN, Duty.AUDITOR, Duty.FINANCE}),
+    Level.CITY: frozenset({Duty.LEADER, Duty.REVIEWER, Duty.SYSADMIN, Duty.SECADMIN, Duty.AUDITOR, Duty.FINANCE}),
+    Level.COUNTY: frozenset({Duty.LEADER, Duty.REVIEWER, Duty.SYSADMIN, Duty.SECADMIN, Duty.AUDITOR, Duty.FINANCE}),
     Level.TOWNSHIP: frozenset({Duty.REVIEWER, Duty.ENTRY}),
     Level.INSTITUTION: frozenset({Duty.ENTRY, Duty.REVIEWER, Duty.LEADER}),
 }

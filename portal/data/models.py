@@ -8,16 +8,22 @@ Datetimes are aware UTC (``UTCDateTime``).
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 from portal.clock import utcnow
-from portal.data.types import UTCDateTime
+from portal.data.types import Hundredths, UTCDateTime
 
 
 def _utc_column(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
     return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def _money_column(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    """Money in yuan to the cent (or a percentage to two places): an exact decimal, never a float."""
+    return Column(Hundredths(), nullable=nullable)
 
 
 class Region(SQLModel, table=True):
@@ -696,3 +702,239 @@ class Bulletin(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="user_account.id")
     created_by_name: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+# --- projects (§15, §16) ----------------------------------------------------------------------
+
+
+class CentralFund(SQLModel, table=True):
+    """A province's central funds for preschool education in a year (中央财政奖补资金), recorded by
+    the ministry (§15). One row per province and year."""
+
+    __tablename__ = "central_fund"
+    __table_args__ = (Index("ux_central_fund", "year", "province_code", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int
+    province_code: str = Field(max_length=2)
+    amount: Decimal = Field(sa_column=_money_column())
+    note: str = Field(default="", max_length=500)
+    recorded_by: int | None = Field(default=None, foreign_key="user_account.id")
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    version: int = 1
+
+
+class Project(SQLModel, table=True):
+    """A preschool project (学前教育项目) recorded by a bureau for its own region (§15): its fund
+    source, year, purpose and the amount allocated. ``level`` is the recording bureau's level and
+    ``region_code`` its region; the scope codes are the region's. Review: saved → submitted
+    (``request_id``, reviewed by the level above through the review engine) → approved, or returned."""
+
+    __tablename__ = "project"
+    __table_args__ = (Index("ix_project_scope", "province_code", "city_code", "county_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    source: str = Field(max_length=16)  # central / provincial / city / county
+    year: int = Field(index=True)
+    level: str = Field(max_length=16)  # ministry / province / city / county
+    region_code: str = Field(max_length=6, index=True)
+    province_code: str | None = Field(default=None, max_length=2)
+    city_code: str | None = Field(default=None, max_length=6)
+    county_code: str | None = Field(default=None, max_length=6)
+    purpose: str = Field(default="", max_length=2000)
+    amount: Decimal = Field(sa_column=_money_column())
+    state: str = Field(default="saved", max_length=16)  # saved / submitted / approved / returned
+    return_reason: str = Field(default="", max_length=1000)
+    request_id: int | None = Field(default=None, foreign_key="request.id")
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    version: int = 1
+
+
+class ProjectInstitution(SQLModel, table=True):
+    """An institution a project funds, with the amount meant for it (if the project says)."""
+
+    __tablename__ = "project_institution"
+
+    project_id: int = Field(foreign_key="project.id", primary_key=True)
+    institution_id: int = Field(foreign_key="institution.id", primary_key=True, index=True)
+    amount: Decimal | None = Field(default=None, sa_column=_money_column(nullable=True))
+
+
+class ProjectProgress(SQLModel, table=True):
+    """A project's monthly progress (§16): spent so far, progress %, notes and an evidence file,
+    updated by the ``monthly_update_day`` (25th). One row per project and month; a later update in
+    the same month replaces the figures (the audit log keeps the earlier ones)."""
+
+    __tablename__ = "project_progress"
+    __table_args__ = (Index("ux_project_progress", "project_id", "month", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    month: str = Field(max_length=7, index=True)  # 'YYYY-MM'
+    spent: Decimal = Field(sa_column=_money_column())  # spent so far (cumulative), yuan
+    percent: Decimal = Field(sa_column=_money_column())
+    notes: str = Field(default="", max_length=2000)
+    evidence_name: str = Field(default="", max_length=200)  # the name the user gave
+    evidence_stored: str | None = Field(default=None, max_length=64)  # the generated file name
+    evidence_sha256: str | None = Field(default=None, max_length=64)
+    updated_by: int | None = Field(default=None, foreign_key="user_account.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class ProjectSnapshot(SQLModel, table=True):
+    """A project's figures at a month-end (§16: project data saved on the last day of the month at
+    00:00), taken with the month-end snapshot. Never changed: triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "project_snapshot"
+    __table_args__ = (Index("ux_project_snapshot", "project_id", "month", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    month: str = Field(max_length=7, index=True)
+    project_id: int = Field(foreign_key="project.id")
+    name: str = Field(max_length=200)
+    source: str = Field(max_length=16)
+    year: int
+    level: str = Field(max_length=16)
+    region_code: str = Field(max_length=6)
+    province_code: str | None = Field(default=None, max_length=2, index=True)
+    city_code: str | None = Field(default=None, max_length=6)
+    county_code: str | None = Field(default=None, max_length=6)
+    state: str = Field(max_length=16)
+    amount: Decimal = Field(sa_column=_money_column())
+    spent: Decimal = Field(sa_column=_money_column())
+    percent: Decimal = Field(sa_column=_money_column())
+    progress_month: str | None = Field(default=None, max_length=7)  # the month of the figures kept
+    taken_at: datetime = Field(sa_column=_utc_column())
+
+
+# --- funding computed from the records (R4.2) -------------------------------------------------
+
+
+class FundingRun(SQLModel, table=True):
+    """A frozen computation of per-child funding, poverty aid and inclusive-private subsidies for a
+    region on a reference date: the rates and the transfer rule used are kept with it, so the
+    figures never move once computed."""
+
+    __tablename__ = "funding_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int
+    reference_date: date
+    period_start: date
+    region_code: str = Field(max_length=6, index=True)
+    region_name: str = Field(default="", max_length=64)
+    level: str = Field(max_length=16)
+    province_code: str | None = Field(default=None, max_length=2)
+    city_code: str | None = Field(default=None, max_length=6)
+    county_code: str | None = Field(default=None, max_length=6)
+    rates_json: str = Field(sa_column=Column(Text, nullable=False))
+    transfer_rule: str = Field(max_length=32)
+    children: int = 0
+    total: Decimal = Field(sa_column=_money_column())
+    note: str = Field(default="", max_length=500)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_by_name: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class FundingLine(SQLModel, table=True):
+    """One institution's amount in one category of a run."""
+
+    __tablename__ = "funding_line"
+    __table_args__ = (Index("ix_funding_line_run", "run_id", "county_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="funding_run.id")
+    institution_id: int = Field(foreign_key="institution.id")
+    institution_name: str = Field(max_length=100)
+    province_code: str = Field(max_length=2)
+    city_code: str = Field(max_length=6)
+    county_code: str = Field(max_length=6)
+    category: str = Field(max_length=16)  # per_child / poverty / inclusive
+    children: int = 0
+    rate: Decimal = Field(sa_column=_money_column())
+    amount: Decimal = Field(sa_column=_money_column())
+
+
+class FundingChild(SQLModel, table=True):
+    """A child counted in a run: where, in which categories, and why (the drill-down)."""
+
+    __tablename__ = "funding_child"
+    __table_args__ = (Index("ix_funding_child_run", "run_id", "institution_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="funding_run.id")
+    child_id: int = Field(foreign_key="child.id")
+    institution_id: int = Field(foreign_key="institution.id")
+    categories: str = Field(max_length=64)  # comma-separated
+    amount: Decimal = Field(sa_column=_money_column())
+    reason: str = Field(default="", max_length=500)
+
+
+# --- notices and support (R7) -----------------------------------------------------------------
+
+
+class Notice(SQLModel, table=True):
+    """A notice (通知公告) a bureau publishes to every level below it in its region."""
+
+    __tablename__ = "notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    level: str = Field(max_length=16)  # the publishing bureau's level
+    region_code: str = Field(max_length=6, index=True)
+    region_name: str = Field(default="", max_length=64)
+    province_code: str | None = Field(default=None, max_length=2, index=True)
+    city_code: str | None = Field(default=None, max_length=6, index=True)
+    county_code: str | None = Field(default=None, max_length=6, index=True)
+    published_by: int | None = Field(default=None, foreign_key="user_account.id")
+    published_by_name: str = Field(default="", max_length=64)
+    published_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column(index=True))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class NoticeAttachment(SQLModel, table=True):
+    """A file attached to a notice, stored like evidence (outside any served folder)."""
+
+    __tablename__ = "notice_attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notice.id", index=True)
+    filename: str = Field(max_length=200)
+    stored_name: str = Field(max_length=64, unique=True)
+    content_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+
+
+class NoticeRead(SQLModel, table=True):
+    """A read receipt: this user opened this notice, first at ``read_at``."""
+
+    __tablename__ = "notice_read"
+
+    notice_id: int = Field(foreign_key="notice.id", primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True, index=True)
+    read_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class SupportContact(SQLModel, table=True):
+    """A level's support contact (技术支持, §23), set by that level's system administrator: one per
+    region (the ministry's region code is '00')."""
+
+    __tablename__ = "support_contact"
+
+    region_code: str = Field(max_length=6, primary_key=True)
+    level: str = Field(max_length=16)
+    region_name: str = Field(default="", max_length=64)
+    unit: str = Field(default="", max_length=100)  # the unit that gives support, e.g. 省教育信息中心
+    person: str = Field(default="", max_length=50)
+    phone: str = Field(default="", max_length=50)
+    email: str = Field(default="", max_length=100)
+    hours: str = Field(default="", max_length=100)
+    channel: str = Field(default="", max_length=200)  # a support group, mail list or hotline hours
+    updated_by: int | None = Field(default=None, foreign_key="user_account.id")
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

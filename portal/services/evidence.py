@@ -72,7 +72,8 @@ def _may_touch(actor: Actor, request: Request) -> bool:
     """The submitting institution's staff and the reviewers in scope."""
     if not in_scope(actor, request):
         return False
-    return actor.institution_id == request.institution_id or actor.duty is Duty.REVIEWER
+    own = request.institution_id is not None and actor.institution_id == request.institution_id
+    return own or actor.duty is Duty.REVIEWER
 
 
 def check(filename: str, data: bytes) -> tuple[str, str]:

@@ -53,7 +53,8 @@ class Step:
     days: int
     action: str = REVIEW
     duties: frozenset[Duty] = frozenset({Duty.REVIEWER})
-    applies: Callable[[Session, Institution], bool] = field(default=lambda _session, _institution: True)
+    # Does the step apply to this institution (or, for a bureau's own record, this place)?
+    applies: Callable[[Session, Any], bool] = field(default=lambda _session, _subject: True)
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,8 @@ def submit(
     actor: Actor,
     *,
     kind: str,
-    institution: Institution,
+    institution: Institution | None = None,
+    place: Any = None,
     subject_type: str,
     subject_id: str | int,
     title: str,
@@ -151,9 +153,16 @@ def submit(
     skip: Collection[str] = (),
 ) -> Request:
     """Open a request inside the caller's transaction; it goes to the first step that applies
-    (steps whose key is in ``skip`` are left out of this request's route)."""
+    (steps whose key is in ``skip`` are left out of this request's route).
+
+    The request is about an ``institution``, or about a bureau's own record (a project): then
+    ``place`` is that record, and its ``province_code`` / ``city_code`` / ``county_code`` scope the
+    request (each step's ``applies`` gets the institution or the place)."""
     workflow = workflow_for(kind)
-    steps = [s for s in workflow.steps if s.key not in skip and s.applies(session, institution)]
+    subject = institution if institution is not None else place
+    if subject is None:
+        raise ServiceError("申请缺少所属机构或地区。")
+    steps = [s for s in workflow.steps if s.key not in skip and s.applies(session, subject)]
     if not steps:
         raise ServiceError(f"{workflow.label}没有适用的审核步骤。")
     open_one = session.exec(
@@ -179,11 +188,11 @@ def submit(
         step_level=steps[0].level.value,
         state="pending",
         due_date=add_working_days(today, steps[0].days),
-        institution_id=institution.id,
-        province_code=institution.province_code,
-        city_code=institution.city_code,
-        county_code=institution.county_code,
-        township_code=institution.township_code,
+        institution_id=institution.id if institution is not None else None,
+        province_code=getattr(subject, "province_code", None),
+        city_code=getattr(subject, "city_code", None),
+        county_code=getattr(subject, "county_code", None),
+        township_code=getattr(subject, "township_code", None),
         submitted_by=actor.user_id,
         submitted_at=submitted_at,
     )
@@ -408,10 +417,12 @@ def queue(
         total = session.exec(
             select(func.count())
             .select_from(Request)
-            .join(Institution, col(Institution.id) == col(Request.institution_id))
+            .outerjoin(Institution, col(Institution.id) == col(Request.institution_id))
             .where(*conditions)
         ).one()
-        query = select(Request, Institution.name).join(Institution, col(Institution.id) == col(Request.institution_id))
+        query = select(Request, Institution.name).outerjoin(
+            Institution, col(Institution.id) == col(Request.institution_id)
+        )
         query = query.where(*conditions)
         if after_id:
             query = query.where(col(Request.id) > after_id)
@@ -425,7 +436,7 @@ def queue(
                     kind=request.kind,
                     kind_label=workflow_for(request.kind).label,
                     title=request.title,
-                    institution_name=institution_name,
+                    institution_name=institution_name or "",
                     step_label=step.label if step else "",
                     submitted_at=request.submitted_at,
                     due_date=request.due_date,
@@ -502,7 +513,7 @@ class RequestRow:
     decided_at: datetime | None
 
 
-def _rows(found: Sequence[tuple[Request, str]]) -> list[RequestRow]:
+def _rows(found: Sequence[tuple[Request, str | None]]) -> list[RequestRow]:
     today = local_today()
     rows = []
     for request, institution_name in found:
@@ -512,7 +523,7 @@ def _rows(found: Sequence[tuple[Request, str]]) -> list[RequestRow]:
                 id=request.id or 0,
                 kind_label=workflow_for(request.kind).label,
                 title=request.title,
-                institution_name=institution_name,
+                institution_name=institution_name or "",
                 state_label=STATE_LABELS[request.state],
                 step_label=step.label if step else "",
                 submitted_at=request.submitted_at,
@@ -533,7 +544,7 @@ def institution_history(actor: Actor, institution_id: int, limit: int = 100) -> 
         require(actor, Action.VIEW_INSTITUTION, institution)
         found = session.exec(
             select(Request, Institution.name)
-            .join(Institution, col(Institution.id) == col(Request.institution_id))
+            .outerjoin(Institution, col(Institution.id) == col(Request.institution_id))
             .where(col(Request.institution_id) == institution_id)
             .order_by(col(Request.id).desc())
             .limit(limit)
@@ -548,7 +559,7 @@ def overdue(actor: Actor, limit: int = 200) -> list[RequestRow]:
     with db.session_scope() as session:
         found = session.exec(
             select(Request, Institution.name)
-            .join(Institution, col(Institution.id) == col(Request.institution_id))
+            .outerjoin(Institution, col(Institution.id) == col(Request.institution_id))
             .where(
                 col(Request.state) == "pending",
                 col(Request.due_date) < local_today(),

@@ -105,14 +105,28 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("admin_grants", "portal/pages/admin/grants.py", "授权登记", ":material/assignment_ind:", "grants"),
         PageSpec("admin_policy", "portal/pages/admin/policy.py", "安全策略", ":material/shield_lock:", "policy"),
         PageSpec("admin_loans", "portal/pages/admin/loans.py", "密码借用审批", ":material/key:", "loans"),
+        PageSpec(
+            "projects", "portal/pages/common/projects.py", "学前教育项目", ":material/account_balance:", "projects"
+        ),
+        PageSpec(
+            "project_dashboard",
+            "portal/pages/bureau/project_dashboard.py",
+            "项目进展看板",
+            ":material/query_stats:",
+            "project_dashboard",
+        ),
+        PageSpec("funding", "portal/pages/finance/funding.py", "经费测算", ":material/payments:", "funding"),
+        PageSpec("notices", "portal/pages/common/notices.py", "通知公告", ":material/notifications:", "notices"),
+        PageSpec("help", "portal/pages/common/help.py", "帮助与支持", ":material/help:", "help"),
         PageSpec("account", "portal/pages/common/account.py", "我的账户", ":material/manage_accounts:", "account"),
     )
 }
 
 
 def page_keys_for(actor: Actor) -> list[str]:
-    """The keys of the pages this actor's role has, the home page first, 我的账户 last."""
-    return [*_role_page_keys(actor), "account"]
+    """The keys of the pages this actor's role has, the home page first; every role ends with the
+    notice board, help and 我的账户."""
+    return [*_role_page_keys(actor), "notices", "help", "account"]
 
 
 def _role_page_keys(actor: Actor) -> list[str]:
@@ -130,6 +144,10 @@ def _role_page_keys(actor: Actor) -> list[str]:
         return ["admin_home", "admin_locks", "admin_loans", *policy, "admin_grants", "admin_users"]
     if actor.duty is Duty.AUDITOR:
         return ["admin_home", "admin_audit"]
+    if actor.duty is Duty.FINANCE:
+        # The ministry's finance staff record the central funds; the bureaus' compute the funding.
+        funding = [] if actor.level is Level.MINISTRY else ["funding"]
+        return [*funding, "projects", "project_dashboard"]
     queue = ["review_queue"] if actor.duty is Duty.REVIEWER else []
     # Children's records: bureaus and the township read them (reviewers and leaders); the
     # reviewers of a county, city or province bureau arbitrate problem records between institutions.
@@ -145,7 +163,20 @@ def _role_page_keys(actor: Actor) -> list[str]:
         # The progress dashboard: the province, city and county bureaus' reviewers and leaders.
         dashboard = ["bureau_progress"] if transfers else []
         bulletins = ["bulletins"] if transfers else []
-        return ["bureau_home", *dashboard, *bulletins, *queue, *children, *transfers, *arbitration, "institutions"]
+        # Projects (§15): every bureau's reviewers record them, its leaders watch the dashboard.
+        projects = ["projects"] if actor.duty is Duty.REVIEWER else []
+        projects.append("project_dashboard")
+        return [
+            "bureau_home",
+            *dashboard,
+            *bulletins,
+            *queue,
+            *children,
+            *transfers,
+            *arbitration,
+            *projects,
+            "institutions",
+        ]
     if actor.level is Level.TOWNSHIP:
         return ["township_home", *queue, *children, "bulletins", "institutions"]
     if actor.duty is Duty.ENTRY:

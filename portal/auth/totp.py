@@ -76,11 +76,11 @@ def is_replay(secret: str, code: str, last_step: int | None, now: datetime | Non
 
 
 def required_for(duty: Duty, is_demo: bool = False) -> bool:
-    """Must an account of this duty use the second factor? Administrators and reviewers always
+    """Must an account of this duty use the second factor? Administrators, reviewers and finance staff always
     (demo accounts excepted, so the demo can be tried without a phone); everyone when the setting
     says so."""
     if is_demo:
         return False
     from portal.services.security_policy import current_policy
 
-    return duty in ADMIN_DUTIES or duty is Duty.REVIEWER or current_policy().totp_required_for_all
+    return duty in ADMIN_DUTIES or duty in (Duty.REVIEWER, Duty.FINANCE) or current_policy().totp_required_for_all

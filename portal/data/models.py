@@ -744,7 +744,7 @@ class Project(SQLModel, table=True):
     county_code: str | None = Field(default=None, max_length=6)
     purpose: str = Field(default="", max_length=2000)
     amount: Decimal = Field(sa_column=_money_column())
-    state: str = Field(default="saved", max_length=16)  # saved / submitted / approved / returned
+    state: str = Field(default="saved", max_length=16)  # saved / submitted / approved / returned / deleted
     return_reason: str = Field(default="", max_length=1000)
     request_id: int | None = Field(default=None, foreign_key="request.id")
     created_by: int | None = Field(default=None, foreign_key="user_account.id")

@@ -102,6 +102,21 @@ ACTION_LABELS: dict[str, str] = {
     "backup": "备份数据",
     "restore": "恢复数据",
     "key_rotate": "轮换密钥",
+    # Notices and support (R7.1)
+    "notice_publish": "发布通知公告",
+    "notice_read": "阅读通知公告",
+    "notice_download": "下载通知附件",
+    "notice_withdraw": "撤回通知公告",
+    "support_contact_update": "设置技术支持联系方式",
+    # Preschool projects (§15, §16)
+    "central_fund_record": "录入中央资金",
+    "project_create": "新建学前教育项目",
+    "project_update": "修改学前教育项目",
+    "project_delete": "删除学前教育项目",
+    "project_progress": "填报项目月度进展",
+    "project_evidence_download": "下载项目进展佐证材料",
+    # Funding computed from the records (R4.2)
+    "funding_compute": "经费测算",
 }
 
 OUTCOME_LABELS: dict[str, str] = {"success": "成功", "failure": "失败", "denied": "拒绝"}

@@ -90,7 +90,19 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("demo-sysadmin", "赵磊", Level.PROVINCE, Duty.SYSADMIN, region_code="410000", phone="0371-69691001"),
     DemoAccount("demo-secadmin", "孙丽", Level.PROVINCE, Duty.SECADMIN, region_code="410000", phone="0371-69691002"),
     DemoAccount("demo-auditor", "周强", Level.PROVINCE, Duty.AUDITOR, region_code="410000", phone="0371-69691003"),
+    DemoAccount(
+        "demo-province-reviewer", "郑晓燕", Level.PROVINCE, Duty.REVIEWER, region_code="410000", phone="0371-69691005"
+    ),
+    DemoAccount("demo-finance", "钱敏", Level.PROVINCE, Duty.FINANCE, region_code="410000", phone="0371-69691004"),
 )
+
+
+def _load_projects_and_notices() -> None:
+    """Projects with their review and monthly progress (§15, §16)."""
+    from portal.services import projects, workflow
+
+    today = workflow.local_today()
+    projects.seed_demo(today)
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,7 @@ def load_demo(password: str = DEFAULT_DEMO_PASSWORD, with_requests: bool = True)
     if with_requests:
         _load_registry_states(password)
         _load_children(password)
+        _load_projects_and_notices()
     with db.session_scope(write=True) as session:
         regions = session.exec(select(func.count()).select_from(Region)).one()
         audit.record(session, SYSTEM_ACTOR, "demo_load", detail="载入演示数据")

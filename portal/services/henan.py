@@ -101,6 +101,8 @@ PROVINCE_ACCOUNTS: tuple[tuple[str, str, Duty, str], ...] = (
     ("demo-sysadmin", "赵磊", Duty.SYSADMIN, "0371-69691001"),
     ("demo-secadmin", "孙丽", Duty.SECADMIN, "0371-69691002"),
     ("demo-auditor", "周强", Duty.AUDITOR, "0371-69691003"),
+    ("demo-finance", "钱敏", Duty.FINANCE, "0371-69691004"),
+    ("demo-province-reviewer", "郑晓燕", Duty.REVIEWER, "0371-69691005"),
 )
 
 # --- what the province looks like -----------------------------------------------------------------

@@ -12,8 +12,9 @@ due month-end after the last one taken is taken, in order, with the counters of 
 taken, and marked ``caught_up`` when its month had already ended. The very first run takes only the
 latest due month-end (there is nothing to catch up from before the snapshots existed).
 
-Project data (issue 8) does not exist yet: when projects come, their figures join the snapshot here
-(new columns or a table of their own, taken in the same transaction by ``take_due``).
+Project data (§16, issue 8) is kept in the same transaction: one ``ProjectSnapshot`` per project (every
+state but deleted) and month, with the latest monthly progress entered up to that month (zero when
+none); ``project_trend`` reads them back per month for the project dashboard.
 
 Trend charts and "since last month" read the snapshots: ``trend`` and ``since_last_month``, with
 the scope of the progress table. Reminders: from the ``monthly_reminder_day`` (20th) an institution
@@ -28,9 +29,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -39,7 +41,18 @@ from portal.auth.policy import Action, in_scope, require, scope_filter
 from portal.auth.roles import Level
 from portal.clock import LOCAL_TZ, utcnow
 from portal.data import db
-from portal.data.models import Child, Institution, MonthEndSnapshot, Region, RegionProgress, StatBaseline
+from portal.data.models import (
+    Child,
+    Institution,
+    MonthEndSnapshot,
+    Project,
+    ProjectProgress,
+    ProjectSnapshot,
+    Region,
+    RegionProgress,
+    StatBaseline,
+)
+from portal.data.types import CENT, Hundredths
 from portal.services import progress, workflow, yearly
 from portal.services.errors import NotFound, ServiceError
 from portal.settings import get_settings
@@ -59,6 +72,7 @@ LEVELS = ("province", "city", "county")
 CHECK_EVERY = timedelta(hours=1)
 
 _table = MonthEndSnapshot.__table__  # type: ignore[attr-defined]
+_project_table = ProjectSnapshot.__table__  # type: ignore[attr-defined]
 _checked: dict[str, datetime] = {}  # per database: when this process last looked for a due month-end
 
 
@@ -177,6 +191,48 @@ def _figures(session: Session) -> list[dict[str, Any]]:
     return found
 
 
+def _project_figures(session: Session, month: str, now: datetime) -> list[dict[str, Any]]:
+    """Every project (but the deleted ones) with its latest progress entered up to ``month``."""
+    latest = (
+        select(col(ProjectProgress.project_id).label("pid"), func.max(ProjectProgress.month).label("month"))
+        .where(col(ProjectProgress.month) <= month)
+        .group_by(col(ProjectProgress.project_id))
+        .subquery()
+    )
+    found = session.exec(
+        select(Project, ProjectProgress.spent, ProjectProgress.percent, ProjectProgress.month)  # type: ignore[call-overload]
+        .outerjoin(latest, latest.c.pid == col(Project.id))
+        .outerjoin(
+            ProjectProgress,
+            and_(col(ProjectProgress.project_id) == latest.c.pid, col(ProjectProgress.month) == latest.c.month),
+        )
+        .where(col(Project.state) != "deleted")
+        .order_by(col(Project.id))
+    ).all()
+    zero = Decimal("0.00")
+    return [
+        {
+            "month": month,
+            "project_id": project.id,
+            "name": project.name,
+            "source": project.source,
+            "year": project.year,
+            "level": project.level,
+            "region_code": project.region_code,
+            "province_code": project.province_code,
+            "city_code": project.city_code,
+            "county_code": project.county_code,
+            "state": project.state,
+            "amount": project.amount,
+            "spent": spent if spent is not None else zero,
+            "percent": percent if percent is not None else zero,
+            "progress_month": progress_month,
+            "taken_at": now,
+        }
+        for project, spent, percent, progress_month in found
+    ]
+
+
 def last_taken(session: Session) -> str | None:
     return session.exec(select(func.max(MonthEndSnapshot.month))).one()  # type: ignore[call-overload]
 
@@ -199,6 +255,12 @@ def take_due(*, now: datetime | None = None) -> list[str]:
             if rows:
                 statement = dialect.insert(_table).on_conflict_do_nothing(index_elements=["region_code", "month"])
                 session.execute(statement, rows)
+            projects = _project_figures(session, month, now)
+            if projects:
+                statement = dialect.insert(_project_table).on_conflict_do_nothing(
+                    index_elements=["project_id", "month"]
+                )
+                session.execute(statement, projects)
     return months
 
 
@@ -322,6 +384,57 @@ def since_last_month(
         before, now = (getattr(last, name) if last else None), current[name]
         difference[name] = None if before is None or now is None else now - before
     return SinceLastMonth(table.region_code, table.region_name, last, current, difference)
+
+
+# --- the projects' month-end figures -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectTrendRow:
+    """The approved projects of a month-end snapshot in the reader's scope, summed."""
+
+    month: str
+    projects: int
+    amount: Decimal
+    spent: Decimal
+    percent_sum: Decimal
+
+    @property
+    def spent_pct(self) -> Decimal | None:
+        """The share of the allocation spent, in %, to two places."""
+        return (self.spent * 100 / self.amount).quantize(CENT, ROUND_HALF_UP) if self.amount else None
+
+    @property
+    def avg_percent(self) -> Decimal | None:
+        return (self.percent_sum / self.projects).quantize(CENT, ROUND_HALF_UP) if self.projects else None
+
+
+def project_trend(actor: Actor, *, year: int | None = None, months: int = 12) -> list[ProjectTrendRow]:
+    """The last ``months`` month-end snapshots of the approved projects in the actor's scope (of
+    ``year`` if given), summed per month in SQL, oldest first."""
+    require(actor, Action.VIEW_PROJECTS)
+    conditions = [scope_filter(actor, ProjectSnapshot), col(ProjectSnapshot.state) == "approved"]
+    if year is not None:
+        conditions.append(col(ProjectSnapshot.year) == year)
+    with db.session_scope() as session:
+        found = session.exec(
+            select(  # type: ignore[call-overload]
+                ProjectSnapshot.month,
+                func.count(),
+                type_coerce(func.sum(ProjectSnapshot.amount), Hundredths()),
+                type_coerce(func.sum(ProjectSnapshot.spent), Hundredths()),
+                type_coerce(func.sum(ProjectSnapshot.percent), Hundredths()),
+            )
+            .where(*conditions)
+            .group_by(col(ProjectSnapshot.month))
+            .order_by(col(ProjectSnapshot.month).desc())
+            .limit(months)
+        ).all()
+    zero = Decimal("0.00")
+    return [
+        ProjectTrendRow(month, int(n), amount or zero, spent or zero, percent or zero)
+        for month, n, amount, spent, percent in reversed(found)
+    ]
 
 
 # --- reminders of the monthly update ---------------------------------------------------------------------

@@ -89,6 +89,7 @@ def _load_kinds() -> None:
     import portal.services.key_changes
     import portal.services.leaving
     import portal.services.problems
+    import portal.services.projects
     import portal.services.registry
     import portal.services.supervision
     import portal.services.transfers  # noqa: F401

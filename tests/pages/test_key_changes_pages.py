@@ -89,7 +89,7 @@ def test_the_list_and_the_institution_reviewers_queue(actors: dict[str, Actor]) 
 
     reviewer = institution_reviewer()
     at = login(reviewer.username, DEMO_PASSWORD)
-    assert registered_pages(at) == {"本园概况", "审核队列", "通报", "我的账户"}
+    assert registered_pages(at) == {"本园概况", "审核队列", "通报", "通知公告", "帮助与支持", "我的账户"}
     at.switch_page(str(ROOT / QUEUE)).run()
     assert not at.exception, at.exception
     diff = next(d.value for d in at.dataframe if "原值" in d.value.columns)

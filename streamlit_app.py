@@ -57,4 +57,5 @@ if demo_accounts_exist():
 actor = auth_session.current_actor()
 if actor is not None:
     layout.user_card(actor, auth_session.logout)
-st.navigation(build_pages(actor, login_page)).run()
+# expanded=True: a bureau reviewer has 13 pages; folded after 10, the notice board would hide.
+st.navigation(build_pages(actor, login_page), expanded=True).run()

@@ -25,7 +25,7 @@ from portal.auth.policy import Action, in_scope, may, require, scope_filter
 from portal.auth.roles import Duty, Level, role_label
 from portal.clock import LOCAL_TZ, utcnow
 from portal.data import db
-from portal.data.models import Institution, Request, RequestEvent
+from portal.data.models import Institution, Region, Request, RequestEvent
 from portal.services import audit
 from portal.services.errors import NotFound, ServiceError
 from portal.services.inputs import check_text, search_term
@@ -332,6 +332,23 @@ def decide_many(actor: Actor, request_ids: Sequence[int], action: str) -> list[t
     return outcomes
 
 
+def _bureau_names(session: Session, requests: Sequence[Request]) -> dict[int, str]:
+    """The unit behind each request about a bureau's own record (no institution): 中牟县教育局,
+    郑州市教育局, 河南省教育厅 — for the queue's 机构 column."""
+    codes: dict[int, str] = {}
+    for request in requests:
+        if request.institution_id is None and request.id is not None:
+            code = request.county_code or request.city_code or f"{request.province_code or ''}0000"
+            codes[request.id] = code
+    if not codes:
+        return {}
+    names = dict(session.exec(select(Region.code, Region.name).where(col(Region.code).in_(set(codes.values())))).all())
+    return {
+        request_id: names.get(code, code) + ("教育厅" if code.endswith("0000") else "教育局")
+        for request_id, code in codes.items()
+    }
+
+
 @dataclass(frozen=True)
 class QueueRow:
     id: int
@@ -428,6 +445,7 @@ def queue(
         if after_id:
             query = query.where(col(Request.id) > after_id)
         found = session.exec(query.order_by(col(Request.id)).limit(limit + 1)).all()
+        bureaus = _bureau_names(session, [request for request, _ in found[:limit]])
         rows = []
         for request, institution_name in found[:limit]:
             step = current_step(request)
@@ -437,7 +455,7 @@ def queue(
                     kind=request.kind,
                     kind_label=workflow_for(request.kind).label,
                     title=request.title,
-                    institution_name=institution_name or "",
+                    institution_name=institution_name or bureaus.get(request.id or 0, ""),
                     step_label=step.label if step else "",
                     submitted_at=request.submitted_at,
                     due_date=request.due_date,
@@ -514,8 +532,9 @@ class RequestRow:
     decided_at: datetime | None
 
 
-def _rows(found: Sequence[tuple[Request, str | None]]) -> list[RequestRow]:
+def _rows(session: Session, found: Sequence[tuple[Request, str | None]]) -> list[RequestRow]:
     today = local_today()
+    bureaus = _bureau_names(session, [request for request, _ in found])
     rows = []
     for request, institution_name in found:
         step = current_step(request)
@@ -524,7 +543,7 @@ def _rows(found: Sequence[tuple[Request, str | None]]) -> list[RequestRow]:
                 id=request.id or 0,
                 kind_label=workflow_for(request.kind).label,
                 title=request.title,
-                institution_name=institution_name or "",
+                institution_name=institution_name or bureaus.get(request.id or 0, ""),
                 state_label=STATE_LABELS[request.state],
                 step_label=step.label if step else "",
                 submitted_at=request.submitted_at,
@@ -550,7 +569,7 @@ def institution_history(actor: Actor, institution_id: int, limit: int = 100) -> 
             .order_by(col(Request.id).desc())
             .limit(limit)
         ).all()
-        return _rows(found)
+        return _rows(session, found)
 
 
 def overdue(actor: Actor, limit: int = 200) -> list[RequestRow]:
@@ -569,4 +588,4 @@ def overdue(actor: Actor, limit: int = 200) -> list[RequestRow]:
             .order_by(col(Request.due_date), col(Request.id))
             .limit(limit)
         ).all()
-        return _rows(found)
+        return _rows(session, found)

@@ -28,6 +28,11 @@ def pct(value: Decimal | None) -> str:
     return "—" if value is None else f"{value:.2f}%"
 
 
+def wan_text(value: Decimal) -> str:
+    """Yuan as 万元 text for a metric tile (a tile is too narrow for a sum in yuan)."""
+    return f"{(value / TEN_THOUSAND).quantize(Decimal('0.01')):,.2f} 万元"
+
+
 def wan(value: Decimal) -> float:
     """Yuan as 万元 for a chart axis (display only: the figures themselves stay exact)."""
     return float((value / TEN_THOUSAND).quantize(Decimal("0.01")))
@@ -57,7 +62,7 @@ def allocation_chart(rows: Sequence[DashboardRow], sub_label: str) -> go.Figure:
         ]
     )
     figure.update_layout(
-        title=f"各{sub_label}项目资金安排与支出（万元）",
+        title=f"各{sub_label if sub_label.endswith('项目') else sub_label + '项目'}资金安排与支出（万元）",
         yaxis_title="万元",
         barmode="group",
         height=380,

@@ -126,7 +126,7 @@ def test_the_dashboard_renders_for_the_province(actors: dict[str, Actor]) -> Non
     at = open_page("demo-province", DASHBOARD)
     assert "项目进展看板" in [t.value for t in at.title]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["审核通过的项目"] == "2 个" and metrics["安排金额"] == "4,700,000.00 元"
+    assert metrics["审核通过的项目"] == "2 个" and metrics["安排金额"] == "470.00 万元"
     table = next(d.value for d in at.dataframe if "地市" in d.value.columns)
     assert list(table["地市"]) == ["郑州市", "合计"]
     assert list(table["支出比例"]) == ["17.02%", "17.02%"]

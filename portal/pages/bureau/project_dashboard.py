@@ -9,7 +9,15 @@ from portal.services import projects, snapshots
 from portal.services.workflow import local_today
 from portal.ui.guard import require_page
 from portal.ui.layout import page_header, service_errors
-from portal.ui.projects import allocation_chart, dashboard_frame, money, pct, projects_frame, trend_chart
+from portal.ui.projects import (
+    allocation_chart,
+    dashboard_frame,
+    money,
+    pct,
+    projects_frame,
+    trend_chart,
+    wan_text,
+)
 
 DRILL = "project_dashboard_drill"
 
@@ -23,12 +31,14 @@ year = int(
 with service_errors():
     board = projects.dashboard(actor, year=year)
     total = board.total
-    cols = st.columns(5)
-    cols[0].metric("审核通过的项目", f"{total.projects} 个")
-    cols[1].metric("安排金额", f"{money(total.amount)} 元")
-    cols[2].metric("累计支出", f"{money(total.spent)} 元", help=f"支出比例 {pct(total.spent_pct)}")
-    cols[3].metric("支出比例 / 平均进度", f"{pct(total.spent_pct)} / {pct(total.avg_percent)}")
-    cols[4].metric(
+    top = st.columns(3)
+    top[0].metric("审核通过的项目", f"{total.projects} 个")
+    top[1].metric("安排金额", wan_text(total.amount), help=f"{money(total.amount)} 元")
+    top[2].metric("累计支出", wan_text(total.spent), help=f"{money(total.spent)} 元")
+    bottom = st.columns(3)
+    bottom[0].metric("支出比例", pct(total.spent_pct))
+    bottom[1].metric("平均进度", pct(total.avg_percent))
+    bottom[2].metric(
         "本月未更新" if not board.late else "未按时更新",
         f"{total.not_updated} 个",
         help=f"审核通过的项目每月 {board.update_day} 日前更新进展",

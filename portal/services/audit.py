@@ -207,6 +207,11 @@ OBJECT_LABELS: dict[str, str] = {
     "grant": "授权",
     "backup": "备份",
     "audit_log": "审计日志",
+    "central_fund": "中央资金",
+    "project": "学前教育项目",
+    "funding_run": "经费测算",
+    "notice": "通知公告",
+    "support_contact": "技术支持联系方式",
 }
 
 

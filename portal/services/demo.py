@@ -98,11 +98,14 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
 
 
 def _load_projects_and_notices() -> None:
-    """Projects with their review and monthly progress (§15, §16)."""
-    from portal.services import projects, workflow
+    """Projects with their review and monthly progress (§15, §16); notices from the province and
+    the county, and the support contacts of the province, 郑州市 and 中牟县 (R7)."""
+    from portal.services import notices, projects, support, workflow
 
     today = workflow.local_today()
     projects.seed_demo(today)
+    notices.seed_demo(today)
+    support.seed_demo(today)
 
 
 @dataclass(frozen=True)

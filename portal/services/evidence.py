@@ -76,9 +76,10 @@ def _may_touch(actor: Actor, request: Request) -> bool:
     return own or actor.duty is Duty.REVIEWER
 
 
-def check(filename: str, data: bytes) -> tuple[str, str]:
-    """Refuse an empty, oversize or disallowed file; return its (content type, extension)."""
-    limit_mb = get_settings().evidence_max_mb
+def check(filename: str, data: bytes, limit_mb: int | None = None) -> tuple[str, str]:
+    """Refuse an empty, oversize (over ``limit_mb``, default the evidence limit) or disallowed
+    file; return its (content type, extension)."""
+    limit_mb = limit_mb if limit_mb is not None else get_settings().evidence_max_mb
     if not data:
         raise ServiceError(f"文件“{filename}”为空。")
     if len(data) > limit_mb * 1024 * 1024:
@@ -100,10 +101,12 @@ class SavedFile:
     sha256: str
 
 
-def save_bytes(filename: str, data: bytes, written: list[Path], default_name: str = "证明材料") -> SavedFile:
+def save_bytes(
+    filename: str, data: bytes, written: list[Path], default_name: str = "证明材料", limit_mb: int | None = None
+) -> SavedFile:
     """Check a file and write it under a generated name (atomically); the path goes into
     ``written`` so that ``removed_on_failure`` can take it away if the transaction fails."""
-    content_type, extension = check(filename, data)
+    content_type, extension = check(filename, data, limit_mb)
     folder = evidence_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.bin"

@@ -9,6 +9,7 @@ from typing import TypeVar
 import streamlit as st
 
 from portal.auth.actor import Actor
+from portal.services import notices
 from portal.services.errors import (
     DatabaseBusyError,
     PermissionDenied,
@@ -33,6 +34,9 @@ def user_card(actor: Actor, on_logout: Callable[[], None]) -> None:
     with st.sidebar:
         st.markdown(f"**{md(actor.real_name)}**（{md(actor.username)}）")
         st.caption(f"{md(actor.role)} · {md(actor.scope_label)}")
+        unread = notices.unread_count(actor)
+        if unread:
+            st.info(f"您有 {unread} 条未读通知，请在“通知公告”中查看。", icon=":material/notifications:")
         if st.button("退出登录", key="portal_logout", icon=":material/logout:", width="stretch"):
             on_logout()
             st.rerun()

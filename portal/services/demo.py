@@ -98,12 +98,14 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
 
 
 def _load_projects_and_notices() -> None:
-    """Projects with their review and monthly progress (§15, §16); notices from the province and
-    the county, and the support contacts of the province, 郑州市 and 中牟县 (R7)."""
-    from portal.services import notices, projects, support, workflow
+    """Projects with their review and monthly progress (§15, §16); a funding run of the province
+    (R4.2); notices from the province and the county, and the support contacts of the province,
+    郑州市 and 中牟县 (R7)."""
+    from portal.services import funding, notices, projects, support, workflow
 
     today = workflow.local_today()
     projects.seed_demo(today)
+    funding.seed_demo(today)
     notices.seed_demo(today)
     support.seed_demo(today)
 
@@ -355,6 +357,7 @@ def _child(
         "enrolment_date": enrolment.isoformat(),
         "class_name": class_name,
         "flag_left_behind": sequence % 4 == 0,
+        "flag_poverty": sequence % 5 == 2,  # 建档立卡: the funding run shows the aid
     }
     return values
 

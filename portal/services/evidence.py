@@ -80,6 +80,7 @@ def check(filename: str, data: bytes, limit_mb: int | None = None) -> tuple[str,
     """Refuse an empty, oversize (over ``limit_mb``, default the evidence limit) or disallowed
     file; return its (content type, extension)."""
     limit_mb = limit_mb if limit_mb is not None else get_settings().evidence_max_mb
+    filename = uploads.display_name(filename)  # messages quote the name as shown, never raw bytes
     if not data:
         raise ServiceError(f"文件“{filename}”为空。")
     if len(data) > limit_mb * 1024 * 1024:

@@ -39,6 +39,7 @@ from portal.auth.roles import LEVEL_LABELS, Duty, Level, level_rank, role_label
 from portal.clock import LOCAL_TZ, utcnow
 from portal.data import db
 from portal.data.models import Institution, Notice, NoticeAttachment, NoticeRead, Region, User
+from portal.data.text import without_bad_characters
 from portal.services import audit, evidence, uploads
 from portal.services.errors import NotFound, ServiceError, ValidationError
 from portal.services.inputs import check_text
@@ -70,6 +71,7 @@ AUDIENCE_LABELS: dict[Level, str] = {
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"  # evidence only
 OLE = "application/x-ole-storage"
 # Content type found in the bytes -> the extensions a file of that content may carry.
 ALLOWED_EXTENSIONS: dict[str, tuple[str, ...]] = {
@@ -91,6 +93,7 @@ KIND_LABELS: dict[str, str] = {
     OLE: "Word/Excel/WPS 文档（97-2003 格式）",
     DOCX: "Word 文档",
     XLSX: "Excel 表格",
+    PPTX: "PowerPoint 演示文稿",
 }
 # The content type a download is served with (the legacy formats by their extension).
 DOWNLOAD_TYPES: dict[str, str] = {
@@ -108,7 +111,8 @@ UNPACKED_MAX_BYTES = 100 * 1024 * 1024
 UNPACKED_MAX_MEMBERS = 2_000
 RATIO_FLOOR = uploads.RATIO_FLOOR
 MAX_RATIO = uploads.UNZIP_MAX_RATIO
-_OOXML_PART = {DOCX: "word/document.xml", XLSX: "xl/workbook.xml"}
+# The part an Office archive of each kind must hold (the archive check also serves evidence files).
+OOXML_PARTS = {DOCX: "word/document.xml", XLSX: "xl/workbook.xml", PPTX: "ppt/presentation.xml"}
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ def _damaged(name: str, label: str) -> ServiceError:
     return ServiceError(f"附件“{name}”不是有效的{label}（文件已损坏或不完整）：请用 Office 或 WPS 重新保存后再上传。")
 
 
-def _check_office_archive(name: str, data: bytes, content_type: str) -> None:
+def check_office_archive(name: str, data: bytes, content_type: str) -> None:
     """A .docx/.xlsx is a zip archive: refuse one that is damaged, not a real document of its kind,
     holds macros, or would expand past the limit (declared sizes and ratios first, then a streaming
     read that stops at the budget, which catches a lying header)."""
@@ -136,7 +140,7 @@ def _check_office_archive(name: str, data: bytes, content_type: str) -> None:
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
         raise _damaged(name, label) from exc
     names = {info.filename for info in infos}
-    if "[Content_Types].xml" not in names or _OOXML_PART[content_type] not in names:
+    if "[Content_Types].xml" not in names or OOXML_PARTS[content_type] not in names:
         raise _damaged(name, label)
     if any(n.lower().endswith("vbaproject.bin") for n in names):
         raise ServiceError(f"附件“{name}”含有宏（VBA 代码），已拒绝：请另存为不含宏的文档后再上传。")
@@ -159,10 +163,22 @@ def _check_office_archive(name: str, data: bytes, content_type: str) -> None:
         raise _damaged(name, label) from exc
 
 
+def kept_name(filename: str | None, default: str) -> str:
+    """The name shown and kept for an upload (``uploads.display_name``: no folders, no control or
+    direction characters, 200 characters at most); a name cut to that length keeps its extension,
+    so that a long "….pdf" is still a .pdf, not refused for an extension cut in half."""
+    name = uploads.display_name(filename, default)
+    whole = PurePosixPath(without_bad_characters(str(filename or "").replace("\\", "/"), "_")).name.strip()
+    suffix = PurePosixPath(whole).suffix
+    if len(whole) <= uploads.MAX_NAME or not suffix or len(suffix) > 10 or name.endswith(suffix):
+        return name
+    return name[: uploads.MAX_NAME - len(suffix)] + suffix
+
+
 def check_attachment(filename: str, data: bytes) -> CheckedFile:
     """Refuse an empty, oversize or disallowed file (by its content, and an extension that does
     not agree with the content); return the name to keep and the content type to serve."""
-    name = uploads.display_name(filename, "附件")
+    name = kept_name(filename, "附件")
     limit_mb = get_settings().notice_attachment_max_mb
     if not data:
         raise ServiceError(f"附件“{name}”是空文件。")
@@ -175,8 +191,8 @@ def check_attachment(filename: str, data: bytes) -> CheckedFile:
             "不接受压缩包、可执行程序等其他文件。"
         )
     content_type = kind[0]
-    if content_type in _OOXML_PART:
-        _check_office_archive(name, data, content_type)
+    if content_type in OOXML_PARTS:
+        check_office_archive(name, data, content_type)
     extensions = ALLOWED_EXTENSIONS[content_type]
     suffix = PurePosixPath(name).suffix.lower().lstrip(".")
     if not suffix:

@@ -54,8 +54,9 @@ from portal.data.models import (
     RequestEvent,
     User,
 )
+from portal.data.text import without_bad_characters
 from portal.data.types import Hundredths
-from portal.services import audit, evidence, workflow
+from portal.services import audit, evidence, notices, uploads, workflow
 from portal.services.errors import NotFound, ServiceError, ValidationError
 from portal.services.inputs import check_text
 from portal.services.regions import full_region_name
@@ -85,9 +86,17 @@ STATE_LABELS: dict[str, str] = {
 EDITABLE = ("saved", "returned")
 UPDATED, DUE, LATE = "本月已更新", "本月待更新", "未按时更新"
 
-_CODE_ENTRY = re.compile(r"^(\d{10})(?:\s*[:：=\s]\s*(\S+))?$")
+_CODE_ENTRY = re.compile(r"^([0-9]{10})(?:\s*[:=\s]\s*(\S+))?$")
 _SEPARATORS = re.compile(r"[\n\r,，;；、]+")
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")  # thousands separators where they belong
+# What a Chinese input method types in full-width mode, read as the ASCII it stands for.
+_FULL_WIDTH = {ord(c) + 0xFEE0: ord(c) for c in "0123456789.,+-:%"}
+
+
+def _quoted(text: str, length: int = 30) -> str:
+    """Some of what the user typed, for a message to quote: no control or invisible characters."""
+    return without_bad_characters(text, "_").strip()[:length]
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -110,7 +119,9 @@ def parse_money(
 
     Refused with a Chinese message naming ``label``: blank, a float (inexact), not a plain decimal
     number (letters, NaN, infinity, exponents), negative, zero (unless ``allow_zero``), above
-    ``maximum``, or more than two decimal places (nothing is rounded silently)."""
+    ``maximum``, or more than two decimal places (nothing is rounded silently). Read as typed:
+    spaces, thousands separators where they belong (1,234,567.89; "1,5" is refused, never read
+    as 15), a trailing unit, full-width digits and signs (a Chinese input method's full-width mode)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValidationError({field: f"请填写{label}。"})
     if isinstance(value, bool) or isinstance(value, float):
@@ -120,13 +131,17 @@ def parse_money(
     elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, str):
-        text = re.sub(r"[\s,，]", "", value.strip())
+        text = re.sub(r"\s", "", value.translate(_FULL_WIDTH))
         if text.endswith(unit):
             text = text[: -len(unit)]
+        if "," in text:  # 1,234,567.89; never 1,5 (1.5 or 15?)
+            if not _GROUPED.match(text):
+                raise ValidationError(
+                    {field: f"{label}“{_quoted(value)}”的千位分隔符位置不对：请填写如 1234567.89 的金额数字。"}
+                )
+            text = text.replace(",", "")
         if not _NUMBER.match(text):
-            raise ValidationError(
-                {field: f"{label}“{value.strip()[:30]}”不是有效的数字：请填写如 12345.67 的金额数字。"}
-            )
+            raise ValidationError({field: f"{label}“{_quoted(value)}”不是有效的数字：请填写如 12345.67 的金额数字。"})
         number = Decimal(text)
     else:
         raise ValidationError({field: f"{label}必须是数字。"})
@@ -144,7 +159,7 @@ def parse_money(
         exact = False
     if not exact:
         raise ValidationError({field: f"{label}最多保留两位小数。"})
-    return number.quantize(CENT)
+    return abs(number.quantize(CENT))  # never negative here; abs() turns "-0" into 0.00
 
 
 def parse_percent(value: Any, *, field: str = "percent", label: str = "项目进度") -> Decimal:
@@ -162,7 +177,7 @@ def parse_year(value: Any, *, today: date | None = None, field: str = "year") ->
     """A project's or a fund's year: 2010 up to five years ahead."""
     top = (today or workflow.local_today()).year + 5
     text = str(value).strip() if value is not None else ""
-    if isinstance(value, bool) or isinstance(value, float) or not text.isdigit():
+    if isinstance(value, bool) or isinstance(value, float) or not (len(text) == 4 and text.isdecimal()):
         raise ValidationError({field: f"年度须为 {YEAR_MIN} 至 {top} 之间的四位年份。"})
     year = int(text)
     if not YEAR_MIN <= year <= top:
@@ -179,11 +194,11 @@ def parse_institutions(text: str) -> list[tuple[str, Decimal | None]]:
     if len(parts) > INSTITUTIONS_MAX:
         raise ValidationError({"institutions": f"一个项目最多资助 {INSTITUTIONS_MAX} 所机构（现填 {len(parts)} 项）。"})
     for index, part in enumerate(parts, start=1):
-        match = _CODE_ENTRY.match(part)
+        match = _CODE_ENTRY.match(part.translate(_FULL_WIDTH))
         if match is None:
             raise ValidationError(
                 {
-                    "institutions": f"资助机构第 {index} 项“{part[:30]}”格式不对：请填写 10 位机构标识码，"
+                    "institutions": f"资助机构第 {index} 项“{_quoted(part)}”格式不对：请填写 10 位机构标识码，"
                     "需要写明分配金额时写作“机构标识码:金额”（金额不用千位分隔符）。"
                 }
             )
@@ -445,7 +460,7 @@ def _province(session: Session, code: str) -> Region:
         code = code[:2]
     region = session.get(Region, f"{code}0000") if len(code) == 2 and code.isdigit() else None
     if region is None or region.level != "province":
-        raise ValidationError({"province_code": f"“{code[:10]}”不是有效的省级行政区划代码。"})
+        raise ValidationError({"province_code": f"“{_quoted(code, 10)}”不是有效的省级行政区划代码。"})
     return region
 
 
@@ -908,6 +923,18 @@ def _progress_values(row: ProjectProgress) -> dict[str, Any]:
     }
 
 
+def _checked_evidence(filename: str, data: bytes) -> str:
+    """Check a progress evidence file as every evidence file is checked (empty, size, type by its
+    content) and, an Office file, as a notice's attachment is (damaged, macros, a zip bomb: the
+    reviewers download and open it); return the name to keep (a long one cut keeps its extension).
+    The messages quote the name as it will be shown, never its control characters."""
+    shown = uploads.display_name(filename, "项目进展佐证")
+    content_type, extension = evidence.check(shown, data)
+    if content_type in notices.OOXML_PARTS:
+        notices.check_office_archive(shown, data, content_type)
+    return notices.kept_name(filename, f"项目进展佐证.{extension}")
+
+
 def update_progress(
     actor: Actor,
     project_id: int,
@@ -943,8 +970,7 @@ def update_progress(
     if errors:
         raise ValidationError(errors)
     assert spent_value is not None and percent_value is not None
-    if evidence_file is not None:
-        evidence.check(*evidence_file)
+    kept_name = _checked_evidence(*evidence_file) if evidence_file is not None else ""
     with evidence.removed_on_failure() as written, db.session_scope(write=True) as session:
         project = _own_project(session, actor, project_id)
         if project.state != "approved":
@@ -970,7 +996,7 @@ def update_progress(
             else datetime.combine(today, time(10, 0), LOCAL_TZ).astimezone(UTC)
         )
         if evidence_file is not None:
-            saved = evidence.save_bytes(*evidence_file, written, default_name="项目进展佐证")
+            saved = evidence.save_bytes(kept_name, evidence_file[1], written, default_name="项目进展佐证")
             row.evidence_name, row.evidence_stored, row.evidence_sha256 = (
                 saved.filename,
                 saved.stored_name,
@@ -1286,7 +1312,7 @@ def dashboard_projects(
     elif actor.level is Level.CITY:
         conditions.append(col(Project.county_code) == code)
     else:
-        conditions.append(col(Project.id) == (int(code) if code.isdigit() else 0))
+        conditions.append(col(Project.id) == (int(code) if code.isascii() and code.isdigit() and len(code) < 19 else 0))
     with db.session_scope() as session:
         rows = _project_rows(session, actor, conditions, today)
     top = Decimal(10**6)

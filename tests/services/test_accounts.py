@@ -64,11 +64,12 @@ def test_bad_input_is_refused_and_nothing_written(demo: str, changes: dict, fiel
 
 def test_list_users_is_paged_by_username(actors: dict[str, Actor]) -> None:
     first = list_users(actors["sysadmin"], limit=3)
-    assert first.total == 9 and len(first.rows) == 3 and first.next_after == first.rows[-1].username
+    assert first.total == 11 and len(first.rows) == 3 and first.next_after == first.rows[-1].username
     second = list_users(actors["sysadmin"], after=first.next_after, limit=3)
     third = list_users(actors["sysadmin"], after=second.next_after, limit=3)
-    names = [r.username for r in (*first.rows, *second.rows, *third.rows)]
-    assert names == sorted(names) and len(set(names)) == 9 and third.next_after is None
+    fourth = list_users(actors["sysadmin"], after=third.next_after, limit=3)
+    names = [r.username for r in (*first.rows, *second.rows, *third.rows, *fourth.rows)]
+    assert names == sorted(names) and len(set(names)) == 11 and fourth.next_after is None
     found = list_users(actors["sysadmin"], search="陈静")
     assert [(r.username, r.role, r.scope) for r in found.rows] == [
         ("demo-clerk", "幼儿园数据填报员", "中牟县官渡镇小庙王村幼儿园")

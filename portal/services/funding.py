@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from portal.auth.roles import Level
 from portal.clock import LOCAL_TZ, format_local
 from portal.data import crypto, db
 from portal.data.models import Child, FundingChild, FundingLine, FundingRun, Institution, Region, Transfer, User
+from portal.data.text import without_bad_characters
 from portal.data.types import Hundredths
 from portal.services import audit, children, exports, workflow
 from portal.services.errors import NotFound, ServiceError
@@ -88,13 +90,22 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"不允许 {name}")
 
 
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
+
+
 def _amount(value: Any, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | Decimal):
         raise _bad_rates(f'{where} 的标准应写成带引号的金额，如 "600.00"。')
+    if isinstance(value, str):
+        value = value.strip()
+        # Plain ASCII digits only: Decimal() would also take "1_000", "1e3" and full-width digits.
+        if not _PLAIN_AMOUNT.fullmatch(value):
+            shown = without_bad_characters(value[:40], "")
+            raise _bad_rates(f'{where} 的标准“{shown}”不是金额（应写成如 "600.00" 的数字）。')
     try:
-        amount = Decimal(value.strip()) if isinstance(value, str) else value
+        amount = Decimal(value) if isinstance(value, str) else value
     except InvalidOperation:
-        raise _bad_rates(f"{where} 的标准“{value}”不是金额。") from None
+        raise _bad_rates(f"{where} 的标准不是金额。") from None
     if not amount.is_finite():
         raise _bad_rates(f"{where} 的标准“{value}”不是金额。")
     if amount < 0:

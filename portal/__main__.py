@@ -10,6 +10,7 @@ import typer
 
 from portal.commands import accounts as accounts_commands
 from portal.commands import audit as audit_commands
+from portal.commands import exchange as exchange_commands
 from portal.commands import safety as safety_commands
 from portal.settings import get_settings, secrets_file
 
@@ -28,6 +29,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(transfers_app, name="transfers")
 app.add_typer(accounts_commands.app, name="accounts")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(exchange_commands.app, name="exchange")
 safety_commands.register(app)  # backup, restore, keys rotate
 
 

@@ -36,6 +36,12 @@ class Settings:
     db_pool_size: int = 5  # PostgreSQL connections kept per portal process
     db_max_overflow: int = 10
     sqlite_busy_timeout_ms: int = 5000
+    # The ministry exchange (R8.5): this province's signing key (shared with the ministry only), the
+    # national deployment's keys of every province as JSON {"41": "..."}, and the key every deployment
+    # shares for the hashed identifiers of the national duplicate check (never the encryption key).
+    exchange_key: str = ""
+    exchange_keys: str = "{}"
+    exchange_id_key: str = ""
     # --- secrets (no defaults) ----------------------------------------------------------------
     cookie_key: str = ""
     encryption_key: str = ""

@@ -938,3 +938,78 @@ class SupportContact(SQLModel, table=True):
     channel: str = Field(default="", max_length=200)  # a support group, mail list or hotline hours
     updated_by: int | None = Field(default=None, foreign_key="user_account.id")
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+# --- the ministry exchange (R8.5) -------------------------------------------------------------
+
+
+class ExchangeLog(SQLModel, table=True):
+    """Every exchange file this deployment wrote or accepted (``portal.services.exchange``): a
+    province's packages and the duplicates reports it imported; the ministry's imported packages
+    and the reports it issued. ``direction``: export / import; ``kind``: package / duplicates.
+    ``sequence`` grows per direction, kind and province, so that an older or replayed file is
+    refused; ``package_id`` is unique per direction. ``content`` keeps an imported package's month-end snapshots
+    and project figures (JSON); the progress rows and the hashed register have their own tables."""
+
+    __tablename__ = "exchange_log"
+    __table_args__ = (
+        Index("ux_exchange_log_package", "direction", "package_id", unique=True),
+        Index("ux_exchange_log_sequence", "direction", "kind", "province_code", "sequence", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    direction: str = Field(max_length=8)  # export / import
+    kind: str = Field(max_length=16)  # package / duplicates
+    province_code: str = Field(max_length=2, index=True)
+    sequence: int
+    package_id: str = Field(max_length=32)
+    format_version: int = 1
+    created_at: datetime = Field(sa_column=_utc_column())  # when the file was made
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    sha256: str = Field(max_length=64)
+    children: int = 0  # register entries (package) or children listed (report)
+    summary: str = Field(default="", max_length=500)
+    content: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    recorded_by: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class ExchangeProgress(SQLModel, table=True):
+    """One row of a province's progress table as an imported package carried it (the national
+    deployment): the province's total, its cities and counties."""
+
+    __tablename__ = "exchange_progress"
+    __table_args__ = (Index("ix_exchange_progress_log", "log_id", "level"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    log_id: int = Field(foreign_key="exchange_log.id")
+    province_code: str = Field(max_length=2, index=True)
+    level: str = Field(max_length=16)  # province / city / county
+    region_code: str = Field(max_length=6)
+    region_name: str = Field(default="", max_length=64)
+    parent_code: str | None = Field(default=None, max_length=6)
+    institutions: int = 0
+    reported: int = 0
+    reviewed: int = 0
+    numbered: int = 0
+    entered: int = 0
+    baseline: int | None = None
+    baseline_year: int | None = None
+
+
+class ExchangeRegister(SQLModel, table=True):
+    """A province's register for the national duplicate check (the national deployment): one row per
+    numbered child, a keyed hash of the child's identity and the province's own reference (the
+    child's id there), never the identity. A province's new package replaces its rows."""
+
+    __tablename__ = "exchange_register"
+    __table_args__ = (
+        Index("ix_exchange_register_hash", "hashed_id"),
+        Index("ix_exchange_register_province", "province_code", "child_ref"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    province_code: str = Field(max_length=2)
+    hashed_id: str = Field(max_length=64)
+    basis: str = Field(max_length=8)  # document / person (name, gender and birth date)
+    child_ref: int
+    log_id: int = Field(foreign_key="exchange_log.id", index=True)

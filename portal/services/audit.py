@@ -117,6 +117,10 @@ ACTION_LABELS: dict[str, str] = {
     "project_evidence_download": "下载项目进展佐证材料",
     # Funding computed from the records (R4.2)
     "funding_compute": "经费测算",
+    "exchange_export": "导出数据交换包",
+    "exchange_import": "导入数据交换包",
+    "exchange_duplicates_export": "出具全国查重报告",
+    "exchange_duplicates_import": "导入全国查重报告",
 }
 
 OUTCOME_LABELS: dict[str, str] = {"success": "成功", "failure": "失败", "denied": "拒绝"}

@@ -10,6 +10,7 @@ import streamlit as st
 
 from portal.auth.actor import Actor
 from portal.auth.roles import BUREAU_LEVELS, Duty, Level
+from portal.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ PAGES: dict[str, PageSpec] = {
             ":material/query_stats:",
             "project_dashboard",
         ),
+        PageSpec("national_dashboard", "portal/pages/bureau/national.py", "全国汇总", ":material/public:", "national"),
         PageSpec("funding", "portal/pages/finance/funding.py", "经费测算", ":material/payments:", "funding"),
         PageSpec("notices", "portal/pages/common/notices.py", "通知公告", ":material/notifications:", "notices"),
         PageSpec("help", "portal/pages/common/help.py", "帮助与支持", ":material/help:", "help"),
@@ -129,6 +131,11 @@ def page_keys_for(actor: Actor) -> list[str]:
     return [*_role_page_keys(actor), "notices", "help", "account"]
 
 
+def _national_ministry(actor: Actor) -> bool:
+    """A ministry user of the national deployment, which imports the provinces' packages."""
+    return actor.level is Level.MINISTRY and get_settings().deployment == "national"
+
+
 def _role_page_keys(actor: Actor) -> list[str]:
     if actor.duty is Duty.SYSADMIN:
         keys = ["admin_home", "admin_users", "admin_grants", "institutions"]
@@ -138,6 +145,8 @@ def _role_page_keys(actor: Actor) -> list[str]:
             keys.append("admin_townships")
         if actor.level is Level.PROVINCE:
             keys.append("admin_baseline")
+        if _national_ministry(actor):
+            keys.append("national_dashboard")
         return keys
     if actor.duty is Duty.SECADMIN:
         policy = ["admin_policy"] if actor.level in (Level.MINISTRY, Level.PROVINCE) else []
@@ -166,8 +175,17 @@ def _role_page_keys(actor: Actor) -> list[str]:
         # Projects (§15): every bureau's reviewers record them, its leaders watch the dashboard.
         projects = ["projects"] if actor.duty is Duty.REVIEWER else []
         projects.append("project_dashboard")
+        # The ministry's national deployment: the provinces' exchange packages (R8.5).
+        national = (
+            ["national_dashboard"]
+            if actor.level is Level.MINISTRY
+            and actor.duty is not Duty.FINANCE
+            and get_settings().deployment == "national"
+            else []
+        )
         return [
             "bureau_home",
+            *national,
             *dashboard,
             *bulletins,
             *queue,

@@ -100,8 +100,8 @@ def test_jiyuan_city_level_unit_is_its_own_scope(demo: str) -> None:
 
 
 def test_only_administrators_see_accounts(actors: dict[str, Actor]) -> None:
-    assert len(list_users(actors["sysadmin"]).rows) == 9
-    assert len(list_users(actors["secadmin"]).rows) == 9
+    assert len(list_users(actors["sysadmin"]).rows) == 11
+    assert len(list_users(actors["secadmin"]).rows) == 11
     for name in ("province", "county", "clerk", "auditor"):
         with pytest.raises(PermissionDenied):
             list_users(actors[name])

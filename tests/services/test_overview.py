@@ -8,7 +8,7 @@ from portal.services.overview import overview
 
 def test_province_sees_its_18_city_level_units(actors: dict[str, Actor]) -> None:
     summary = overview(actors["province"])
-    assert summary.scope == "河南省" and summary.institutions == 13 and summary.users == 9
+    assert summary.scope == "河南省" and summary.institutions == 13 and summary.users == 11
     assert summary.sub_level_label == "地市" and len(summary.sub_regions) == 18
     by_name = {r.name: r for r in summary.sub_regions}
     assert by_name["郑州市"].institutions == 9 and by_name["郑州市"].township_central == 2

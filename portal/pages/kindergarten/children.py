@@ -121,6 +121,8 @@ with list_tab:
         row = detail.row
         if row.state == "returned":
             st.error(f"已被县级教育部门驳回。驳回理由：{md(row.return_reason)}", icon=":material/undo:")
+        elif row.state == "problem" and row.return_reason:  # the national check: the other record is elsewhere
+            st.error(f"该记录是问题学籍：{md(row.return_reason)}。请删除或更正后重新提交。", icon=":material/report:")
         elif row.state == "problem":
             st.error(
                 "该记录是问题学籍：省内已有同一幼儿的记录。请更正后重新提交，或到“问题学籍”提交佐证、等待仲裁。",

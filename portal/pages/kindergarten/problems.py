@@ -6,7 +6,7 @@ arbitration; decided ones show who decided and why."""
 import streamlit as st
 
 from portal.clock import format_local
-from portal.services import children, problems
+from portal.services import children, exchange, problems
 from portal.ui.children import dispute_compare, dispute_outcome, dispute_summary, proof_list
 from portal.ui.guard import require_page
 from portal.ui.layout import flash_and_rerun, page_header, service_errors, show_flash
@@ -33,8 +33,18 @@ columns[1].metric("待仲裁", f"{sum(1 for d in disputes if d.state == 'arbitra
 if show_all:
     columns[2].metric("已处理", f"{len(disputes) - open_count} 条")
 
+# The national duplicate check (the ministry's report, R8.5) marks records without a dispute here:
+# the other record is in another province.
+national = exchange.national_problems(actor)
+if national:
+    st.subheader("全国查重发现的问题学籍")
+    st.caption("与外省学籍重复：确属重复的删除本园记录，录错的在“幼儿信息”中更正后重新提交。")
+    for row in national:
+        st.error(f"{md(row.name)}：{md(row.return_reason)}", icon=":material/public:")
+
 if not disputes:
-    st.success("本园没有问题学籍。", icon=":material/task_alt:")
+    if not national:
+        st.success("本园没有问题学籍。", icon=":material/task_alt:")
     st.stop()
 
 labels = {d.id: dispute_summary(d) for d in disputes}

@@ -373,6 +373,64 @@ def bench_dashboard(
     )
 
 
+@bench_app.command("all")
+def bench_all(
+    postgres_url: Annotated[
+        str, typer.Option(help="Also run every benchmark in a scratch schema of this PostgreSQL database.")
+    ] = "",
+    scale: Annotated[
+        float,
+        typer.Option(help="Size factor: 1 = 100,000 children, a 2,500-page review backlog, dashboards at 0.1/0.01."),
+    ] = 1.0,
+    runs: Annotated[int, typer.Option(help="Timed runs per figure (the median is printed).")] = 15,
+    browser: Annotated[
+        bool, typer.Option(help="Also measure a real streamlit run server driven by headless Chromium.")
+    ] = True,
+) -> None:
+    """Every benchmark (import, duplicate look-up, review-queue page, dashboard, month-end snapshot,
+    peak memory) on SQLite and, given --postgres-url, on PostgreSQL: one table of figures and ratios."""
+    from portal.benchmarks.suite import run_all
+
+    if scale <= 0:
+        _fail("--scale must be positive")
+    run_all(
+        postgres_url=postgres_url or None,
+        scale=scale,
+        runs=runs,
+        browser=browser,
+        echo=lambda line: typer.echo(
+            line, err=line.startswith("  ") or (line.endswith(":") and "bench all" not in line)
+        ),
+    )
+
+
+@app.command("load")
+def load_command(
+    sessions: Annotated[int, typer.Option(help="Simultaneous sessions: half clerks, half county reviewers.")] = 20,
+    seconds: Annotated[float, typer.Option(help="How long the sessions run.")] = 30.0,
+    max_ops: Annotated[int, typer.Option(help="At most this many operations per session.")] = 1000,
+    database_url: Annotated[
+        str, typer.Option(help="A PostgreSQL database to hold a scratch schema (default: a temporary SQLite file).")
+    ] = "",
+    busy_timeout_ms: Annotated[int, typer.Option(help="SQLite busy timeout (default: the setting).")] = 0,
+) -> None:
+    """The deadline peak: clerks saving and submitting children and reviewers approving, at once,
+    through the service layer; throughput, p50/p95 latency, errors by kind, and a check that no
+    write was lost and no request approved twice (exit 1 if one was)."""
+    from portal.benchmarks.load import run_load
+
+    report = run_load(
+        sessions=sessions,
+        seconds=seconds,
+        max_ops=max_ops,
+        database_url=database_url or None,
+        busy_timeout_ms=busy_timeout_ms or None,
+        echo=lambda line: typer.echo(line, err=line.startswith("preparing")),
+    )
+    if not report.consistent:
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     app()
 

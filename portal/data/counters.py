@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import String, case, cast, delete, event, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import attributes
 
@@ -134,35 +135,51 @@ def _add_to_region(session: OrmSession, row: dict[str, Any], sign: int, institut
     deltas = {f: sign * int(row[f]) for f in FIGURES}
     deltas["institutions"] = sign * institutions
     condition = [_rp.c[k] == v for k, v in key.items()]
-    done = session.execute(
-        update(_rp).where(*condition).values(**{k: _rp.c[k] + v for k, v in deltas.items()})
-    ).rowcount  # type: ignore[attr-defined]
-    if done == 0:
-        session.execute(
-            insert(_rp).values(
-                **key,
-                province_code=row["province_code"],
-                city_code=row["city_code"],
-                **{k: v for k, v in deltas.items()},
-            )
-        )
+    change = update(_rp).where(*condition).values(**{k: _rp.c[k] + v for k, v in deltas.items()})
+    if session.execute(change).rowcount:  # type: ignore[attr-defined]
+        return
+    values = {**key, "province_code": row["province_code"], "city_code": row["city_code"], **deltas}
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(_rp).values(**values))  # SQLite: the write lock serialises writers
+        return
+    # A first row for this key: another transaction may be inserting it at the same moment. Insert
+    # if still absent; otherwise its row is there (committed, or we waited for it): add to it.
+    created = session.execute(pg_insert(_rp).values(**values).on_conflict_do_nothing()).rowcount  # type: ignore[attr-defined]
+    if not created:
+        session.execute(change)
 
 
 def refresh(session: OrmSession, institution_id: int) -> None:
-    """Count one institution again and carry the difference to its county's row."""
+    """Count one institution again and carry the difference to its county's row.
+
+    The institution's row is locked (PostgreSQL) and updated in place: two transactions changing
+    the same institution at once run one after the other, and the second counts what the first
+    committed. (Deleting and inserting the row again let the waiting transaction find no row and
+    insert a duplicate: a unique violation under load.)"""
+    postgres = session.get_bind().dialect.name == "postgresql"
     lock = select(_ip).where(_ip.c.institution_id == institution_id)
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         lock = lock.with_for_update()
     old = session.execute(lock).mappings().first()
     institution = session.get(Institution, institution_id)
     if old is not None:
         old = dict(old)
         _add_to_region(session, old, -1, 1)
-        session.execute(delete(_ip).where(_ip.c.institution_id == institution_id))
+        if institution is None:
+            session.execute(delete(_ip).where(_ip.c.institution_id == institution_id))
+            return
     if institution is None:
         return
     new = count_institution(session, institution)
-    session.execute(insert(_ip).values(**new))
+    if old is not None:
+        session.execute(update(_ip).where(_ip.c.institution_id == institution_id).values(**new))
+    elif postgres:
+        created = session.execute(pg_insert(_ip).values(**new).on_conflict_do_nothing()).rowcount  # type: ignore[attr-defined]
+        if not created:  # another transaction made the first row meanwhile: count again under its lock
+            refresh(session, institution_id)
+            return
+    else:
+        session.execute(insert(_ip).values(**new))
     _add_to_region(session, new, +1, 1)
 
 

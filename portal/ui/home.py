@@ -11,7 +11,7 @@ import streamlit as st
 from portal.clock import format_local
 from portal.data.models import Institution
 from portal.services.overview import Overview
-from portal.services.workflow import RequestRow
+from portal.services.workflow import QUEUE_COUNT_CAP, RequestRow
 from portal.ui.charts import institutions_by_region
 from portal.ui.layout import yes_no
 
@@ -23,7 +23,9 @@ def scope_metrics(overview: Overview) -> None:
     if overview.sub_level_label:
         columns[2].metric(f"下级{overview.sub_level_label}", f"{len(overview.sub_regions)} 个")
     if overview.queue_waiting is not None:
-        columns[3].metric("待我审核", f"{overview.queue_waiting} 条")
+        waiting = overview.queue_waiting
+        shown = f"{QUEUE_COUNT_CAP}+" if waiting > QUEUE_COUNT_CAP else str(waiting)
+        columns[3].metric("待我审核", f"{shown} 条")
 
 
 def institutions_by_kind(overview: Overview) -> None:

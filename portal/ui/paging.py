@@ -30,13 +30,17 @@ class KeysetPager:
     def page_number(self) -> int:
         return len(self._state["stack"])
 
-    def controls(self, next_cursor: Any, total: int, page_size: int) -> None:
+    def controls(self, next_cursor: Any, total: int, page_size: int, *, more: bool = False) -> None:
+        """Previous / next and where we are; ``more``: ``total`` is a floor (a capped count)."""
         pages = max(1, -(-total // page_size))
         left, middle, right = st.columns([1, 4, 1], vertical_alignment="center")
         if left.button("上一页", key=f"{self.key}_prev", disabled=self.page_number == 1, width="stretch"):
             self._state["stack"].pop()
             st.rerun()
-        middle.caption(f"第 {self.page_number} / {pages} 页，共 {total} 条")
+        if more:
+            middle.caption(f"第 {self.page_number} 页，共 {total}+ 条")
+        else:
+            middle.caption(f"第 {self.page_number} / {pages} 页，共 {total} 条")
         if right.button("下一页", key=f"{self.key}_next", disabled=next_cursor is None, width="stretch"):
             self._state["stack"].append(next_cursor)
             st.rerun()

@@ -279,6 +279,18 @@ def test_queue_filters_by_kind_step_action_and_institution(actors: dict[str, Act
     assert workflow.queue(county, institution_name="实验幼儿园").total == 0
 
 
+def test_a_long_queue_is_counted_up_to_the_cap(actors: dict[str, Actor], monkeypatch: pytest.MonkeyPatch) -> None:
+    approve_through(actors, "conditions", CONDITIONS)
+    registry.submit_section(actors["clerk"], "conditions", {**CONDITIONS, "classrooms": 9})
+    approve_through(actors, "base", {**BASE})
+    registry.submit_section(actors["clerk"], "base", {**BASE, "phone": "0371-62009999"})
+    county = actors["county"]
+    assert (workflow.queue(county).total, workflow.queue(county).more, workflow.queue_count(county)) == (2, False, 2)
+    monkeypatch.setattr(workflow, "QUEUE_COUNT_CAP", 1)  # "1+": counting stops one past the cap
+    page = workflow.queue(county)
+    assert (page.total, page.more, len(page.rows), workflow.queue_count(county)) == (1, True, 2, 2)
+
+
 def test_the_county_deadline_skips_national_day_and_counts_the_make_up_saturday(actors: dict[str, Actor]) -> None:
     request = registry.submit_section(actors["clerk"], "base", BASE)
     workflow.decide(actors["township"], request.id or 0, "approve", today=date(2026, 9, 30))

@@ -64,7 +64,7 @@ styled = frame.style.map(
     lambda v: "color: #c62828; font-weight: 600" if v is not None and v < 0 else "", subset=["剩余工作日"]
 )
 st.dataframe(styled, hide_index=True, width="stretch")
-pager.controls(page.next_after, page.total, page_size)
+pager.controls(page.next_after, page.total, page_size, more=page.more)
 
 labels = {r.id: f"{r.id} · {r.title}（{r.step_label}）" for r in page.rows}
 with st.expander("批量审核通过", icon=":material/done_all:"):

@@ -36,6 +36,9 @@ class Settings:
     db_pool_size: int = 5  # PostgreSQL connections kept per portal process
     db_max_overflow: int = 10
     sqlite_busy_timeout_ms: int = 5000
+    # Query results cached per process (the progress table) are at most this many seconds old; a
+    # rare change (a baseline import, a rebuild) reaches every process within a second.
+    cache_seconds: int = 30
     # The ministry exchange (R8.5): this province's signing key (shared with the ministry only), the
     # national deployment's keys of every province as JSON {"41": "..."}, and the key every deployment
     # shares for the hashed identifiers of the national duplicate check (never the encryption key).

@@ -132,3 +132,6 @@ def session_scope(write: bool = False) -> Iterator[Session]:
 # The audit chain gives audit rows their ids and hashes at commit, after the counters' work.
 from portal.data import audit_chain as _audit_chain  # noqa: E402, F401
 from portal.data import counters as _counters  # noqa: E402, F401
+
+# Rare writes (baseline, regions, a counter rebuild) bump the cross-process cache's version.
+from portal.data import query_cache as _query_cache  # noqa: E402, F401

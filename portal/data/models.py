@@ -1013,3 +1013,13 @@ class ExchangeRegister(SQLModel, table=True):
     basis: str = Field(max_length=8)  # document / person (name, gender and birth date)
     child_ref: int
     log_id: int = Field(foreign_key="exchange_log.id", index=True)
+
+
+class CacheVersion(SQLModel, table=True):
+    """A version counter per cached query (portal/data/query_cache.py): a process serves its cached
+    result only while the counter is unchanged; a rare write that changes the result bumps it."""
+
+    __tablename__ = "cache_version"
+
+    name: str = Field(primary_key=True, max_length=64)
+    version: int = 0

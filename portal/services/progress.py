@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from portal.auth.actor import Actor
 from portal.auth.policy import Action, require
 from portal.auth.roles import Level
-from portal.data import counters, db
+from portal.data import counters, db, query_cache
 from portal.data.choices import INSTITUTION_KINDS, OWNERSHIPS, URBAN_RURAL_CLASSES
 from portal.data.models import Institution, InstitutionProgress, Region, RegionProgress, StatBaseline
 from portal.services import exports
@@ -187,7 +187,8 @@ def progress_table(
     """The table for the actor's region, or a region inside it (drill-down)."""
     require(actor, Action.VIEW_CHILDREN)
     with db.session_scope() as session:
-        return _table(session, _actor_region(session, actor), region_code, filters or Filters(), year)
+        top = _actor_region(session, actor).code
+    return _cached_table(top, region_code, filters or Filters(), year)
 
 
 def operator_table(region_code: str, *, filters: Filters | None = None, year: int | None = None) -> ProgressTable:
@@ -197,7 +198,23 @@ def operator_table(region_code: str, *, filters: Filters | None = None, year: in
         top = session.get(Region, f"{get_settings().province_code}0000")
         if top is None:
             raise NotFound("本省的行政区划尚未载入：请先运行 python -m portal db upgrade。")
-        return _table(session, top, region_code, filters or Filters(), year)
+    return _cached_table(top.code, region_code, filters or Filters(), year)
+
+
+def _cached_table(top_code: str, region_code: str | None, filters: Filters, year: int | None) -> ProgressTable:
+    """The table from the process's query cache (portal/data/query_cache.py): at most
+    ``settings.cache_seconds`` old; this process's own writes are seen at once, a baseline import
+    or a rebuild by any process within a second, other processes' saves and approvals within the
+    lifetime."""
+
+    def load() -> ProgressTable:
+        with db.session_scope() as session:
+            top = session.get(Region, top_code)
+            if top is None:
+                raise NotFound("该地区不存在，或不在您的管辖范围内。")
+            return _table(session, top, region_code, filters, year)
+
+    return query_cache.cached(query_cache.PROGRESS, (top_code, region_code, filters, year), load)
 
 
 def _table(session: Session, top: Region, region_code: str | None, filters: Filters, year: int | None) -> ProgressTable:
@@ -384,4 +401,4 @@ def record_download(actor: Actor, table: ProgressTable) -> None:
 def rebuild_counters() -> int:
     """Recount every institution's figures from the rows (``python -m portal progress --rebuild``)."""
     with db.session_scope(write=True) as session:
-        return counters.rebuild(session)
+        return counters.rebuild(session)  # every process reads the table again (query_cache)

@@ -7,11 +7,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import importlib.util
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import streamlit
 
@@ -104,3 +107,48 @@ def test_the_upload_limit_matches_streamlits() -> None:
     streamlit_mb = int(config["server"]["maxUploadSize"])
     nginx_mb = int(re.search(r"client_max_body_size (\d+)m;", CONF.read_text()).group(1))  # type: ignore[union-attr]
     assert streamlit_mb <= nginx_mb <= streamlit_mb + 2  # room for the multipart envelope, no more
+
+
+def _two_processes() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("two_processes", ROOT / "deploy" / "two_processes.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["two_processes"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _locations(text: str) -> list[str]:
+    return re.findall(r"^\s*location\s+([^{]+?)\s*\{", text, re.M)
+
+
+def test_the_two_process_configuration_is_the_sample_on_the_loopback(tmp_path: Path) -> None:
+    """deploy/two_processes.py's nginx.conf keeps the sample's routing and locations, and nginx accepts it."""
+    two = _two_processes()
+    generated = two.nginx_config([18501, 18502], 18080, tmp_path)
+    sample = CONF.read_text()
+    https = sample[sample.index("listen 443") :]
+    assert _locations(generated) == _locations(https)
+    for line in (
+        "hash $portal_route consistent;",
+        "map $cookie_portal_route $portal_route {",
+        "map $http_upgrade $connection_upgrade {",
+        "proxy_set_header Upgrade $http_upgrade;",
+        "proxy_set_header Connection $connection_upgrade;",
+        "add_header Set-Cookie $portal_route_cookie;",
+        "client_max_body_size 21m;",
+    ):
+        assert line in sample and line in generated
+    assert "server 127.0.0.1:18501 max_fails=3 fail_timeout=10s;" in generated
+    assert "server 127.0.0.1:18502 max_fails=3 fail_timeout=10s;" in generated
+    assert "8501" not in generated.replace("18501", "")
+    assert "listen 127.0.0.1:18080;" in generated
+    assert "add_header X-Portal-Upstream $upstream_addr always;" in generated
+    assert "ssl_" not in generated and "listen 443" not in generated
+    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+    if nginx is None:
+        skip_or_fail("nginx is not installed (Debian: apt-get install nginx)")
+    (tmp_path / "nginx.conf").write_text(generated)
+    run = two.check_config(tmp_path / "nginx.conf", tmp_path, nginx)
+    startup = tmp_path / "startup.log"
+    assert run.returncode == 0, run.stderr + (startup.read_text(errors="replace") if startup.exists() else "")

@@ -35,7 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event, insert, text
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from portal.auth.actor import SYSTEM_ACTOR, Actor
 from portal.auth.roles import Duty, Level
@@ -80,7 +80,7 @@ ROWS = (
     Row("review queue", "first page, db ms", "< 5 ms"),
     Row("review queue", "last page (keyset), db ms", "< 5 ms"),
     Row("review queue", "last / first", "< 2"),
-    Row("review queue", "of which the total count, last page, ms", ""),
+    Row("review queue", "of which the count (capped at 1,000), last page, ms", ""),
     Row("dashboard", "large scale: page / db ms", "< 50 ms page (Henan)"),
     Row("dashboard", "small scale: page / db ms", ""),
     Row("dashboard", "page ratio large / small", "< 1.5"),
@@ -227,9 +227,10 @@ def build_backlog(pages: int, echo: Echo) -> Actor:
 
 def queue_pages(reviewer: Actor, runs: int) -> tuple[float, float, float, int]:
     """(first page db ms, last page db ms, the last page's count ms, total) for the reviewer."""
-    first = workflow.queue(reviewer, limit=PAGE_SIZE)
-    total = first.total
-    with db.session_scope() as session:
+    with db.session_scope() as session:  # the queue counts only up to its cap: count the backlog here
+        total = session.exec(
+            select(func.count()).where(Request.state == "pending", Request.county_code == QUEUE_COUNTY)
+        ).one()
         after = session.exec(
             select(Request.id)
             .where(Request.state == "pending", Request.county_code == QUEUE_COUNTY)
@@ -319,7 +320,7 @@ def run_column(postgres_url: str | None, scale: float, runs: int, echo: Echo, br
             column.figures["review queue: first page, db ms"] = f"{first_ms:.2f} ({backlog:,} pending)"
             column.figures["review queue: last page (keyset), db ms"] = f"{last_ms:.2f}"
             column.figures["review queue: last / first"] = f"{last_ms / max(first_ms, 1e-6):.2f}"
-            column.figures["review queue: of which the total count, last page, ms"] = f"{count_ms:.2f}"
+            column.figures["review queue: of which the count (capped at 1,000), last page, ms"] = f"{count_ms:.2f}"
             column.raw.update(queue_first_ms=first_ms, queue_last_ms=last_ms, queue_count_ms=count_ms)
         finally:
             db.dispose()

@@ -10,12 +10,24 @@ are and shown as text, never interpreted. Zero-width joiners stay (emoji sequenc
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 LINE_BREAKS = frozenset("\n\r\t")
 # Explicit direction marks, embeddings, overrides and isolates (Unicode bidi formatting characters).
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 INVISIBLE = frozenset("\ufeff\ufff9\ufffa\ufffb")  # byte-order mark; interlinear annotation marks
+
+
+# Every character ``bad_character`` may refuse (and the line breaks it allows in multi-line texts):
+# a text without any of them is clean, and is passed without looking at each character in Python.
+_SUSPECT = re.compile(
+    "[\x00-\x1f\x7f-\x9f"
+    + "".join(sorted(BIDI_CONTROLS | INVISIBLE))
+    + "\ud800-\udfff"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+    + "]"
+)
 
 
 def bad_character(char: str, *, multiline: bool = False) -> str | None:
@@ -36,6 +48,8 @@ def bad_character(char: str, *, multiline: bool = False) -> str | None:
 
 def text_problem(text: str, label: str, *, multiline: bool = False) -> str | None:
     """What is wrong with the characters of ``text`` (a message naming the field), or None."""
+    if _SUSPECT.search(text) is None:
+        return None
     for char in text:
         reason = bad_character(char, multiline=multiline)
         if reason is not None:

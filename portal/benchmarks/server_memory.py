@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,28 +109,35 @@ def measure_server(
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
             time.sleep(0.25)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
-            try:
-                pages = []
-                for _ in range(sessions):
-                    page = browser.new_context().new_page()
-                    page.set_default_timeout(TIMEOUT_MS)
-                    page.goto(base_url)
-                    page.get_by_label("用户名").fill(username)
-                    page.get_by_label("密码").fill(password)
-                    page.get_by_role("button", name="登录", exact=True).click()
-                    expect(page.get_by_role("button", name="退出登录")).to_be_visible(timeout=TIMEOUT_MS)
-                    pages.append(page)
-                for _ in range(views):
-                    for page in pages:
-                        page.get_by_test_id("stSidebar").get_by_role("link", name="进度看板").click()
-                        expect(page.get_by_role("heading", name="进度看板")).to_be_visible(timeout=TIMEOUT_MS)
-                        expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=TIMEOUT_MS)
-                        page.get_by_test_id("stSidebar").get_by_role("link").first.click()
-                        page.wait_for_timeout(200)
-            finally:
-                browser.close()
+
+        def drive() -> None:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
+                try:
+                    pages = []
+                    for _ in range(sessions):
+                        page = browser.new_context().new_page()
+                        page.set_default_timeout(TIMEOUT_MS)
+                        page.goto(base_url)
+                        page.get_by_label("用户名").fill(username)
+                        page.get_by_label("密码").fill(password)
+                        page.get_by_role("button", name="登录", exact=True).click()
+                        expect(page.get_by_role("button", name="退出登录")).to_be_visible(timeout=TIMEOUT_MS)
+                        pages.append(page)
+                    for _ in range(views):
+                        for page in pages:
+                            page.get_by_test_id("stSidebar").get_by_role("link", name="进度看板").click()
+                            expect(page.get_by_role("heading", name="进度看板")).to_be_visible(timeout=TIMEOUT_MS)
+                            expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=TIMEOUT_MS)
+                            page.get_by_test_id("stSidebar").get_by_role("link").first.click()
+                            page.wait_for_timeout(200)
+                finally:
+                    browser.close()
+
+        # In a thread of its own: Playwright's sync API refuses a thread whose asyncio loop runs
+        # (a test session's browser fixture, a notebook), and a fresh thread has none.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(drive).result()
         return ServerMemory(_vm_hwm_mb(process.pid), sessions, views, "")
     finally:
         process.terminate()

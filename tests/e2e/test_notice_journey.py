@@ -56,6 +56,9 @@ def test_the_province_publishes_a_notice_and_the_clerk_reads_it(page: Page, fres
     notice.get_by_role("button", name="阅读").click()
     expect(page.get_by_text(BODY)).to_be_visible()
     expect(page.get_by_text(re.compile(r"首次阅读"))).to_be_visible()
+    # The file is produced on click (and its download audited); a click during a rerun finds the
+    # button of the run before, so wait until the page is idle first.
+    settle(page)
     with page.expect_download() as download:
         page.get_by_role("button", name=re.compile(r"核查安排\.pdf")).click()
     assert download.value.suggested_filename == "核查安排.pdf"

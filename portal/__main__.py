@@ -407,25 +407,36 @@ def bench_all(
 @app.command("load")
 def load_command(
     sessions: Annotated[int, typer.Option(help="Simultaneous sessions: half clerks, half county reviewers.")] = 20,
-    seconds: Annotated[float, typer.Option(help="How long the sessions run.")] = 30.0,
+    seconds: Annotated[float, typer.Option(help="How long the sessions run (after they have logged in).")] = 30.0,
     max_ops: Annotated[int, typer.Option(help="At most this many operations per session.")] = 1000,
     database_url: Annotated[
         str, typer.Option(help="A PostgreSQL database to hold a scratch schema (default: a temporary SQLite file).")
     ] = "",
     busy_timeout_ms: Annotated[int, typer.Option(help="SQLite busy timeout (default: the setting).")] = 0,
+    driver: Annotated[
+        str,
+        typer.Option(
+            help="pages: one Streamlit AppTest of the real entrypoint per session, logging in and clicking "
+            "the real pages; services: one thread per session calling the service layer."
+        ),
+    ] = "pages",
 ) -> None:
     """The deadline peak: clerks saving and submitting children and reviewers approving, at once,
-    through the service layer; throughput, p50/p95 latency, errors by kind, and a check that no
-    write was lost and no request approved twice (exit 1 if one was)."""
-    from portal.benchmarks.load import run_load
+    through the real pages (AppTest sessions) or the service layer; throughput, p50/p95 latency,
+    errors by kind, and a check that no write was lost and no request approved twice (exit 1 if
+    one was)."""
+    from portal.benchmarks.load import DRIVERS, run_load
 
+    if driver not in DRIVERS:
+        raise typer.BadParameter(f"one of {', '.join(DRIVERS)}", param_hint="--driver")
     report = run_load(
         sessions=sessions,
         seconds=seconds,
         max_ops=max_ops,
         database_url=database_url or None,
         busy_timeout_ms=busy_timeout_ms or None,
-        echo=lambda line: typer.echo(line, err=line.startswith("preparing")),
+        driver=driver,
+        echo=lambda line: typer.echo(line, err=line.startswith(("preparing", "logging"))),
     )
     if not report.consistent:
         raise typer.Exit(code=1)

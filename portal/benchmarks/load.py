@@ -1,9 +1,16 @@
 """The deadline-peak load script (MISSION.md R8.2): many simultaneous sessions of clerks saving and
 submitting children and county reviewers approving them, bounded in count and time.
 
-It drives the service layer, the same functions the pages call (``children.save_child``,
-``children.submit_children``, ``workflow.queue``, ``workflow.decide``), from one thread per
-simulated session in this process, each with its own database connection; not the websocket.
+Two drivers (``driver=``, ``--driver``), neither of them the websocket:
+
+- ``pages`` (``portal.benchmarks.load_pages``): each session is a Streamlit ``AppTest`` of the real
+  entrypoint in its own thread, logged in through the login form, clicking 保存, 提交审核 and
+  审核通过 on the real pages; latency is the page run after the click, outcomes are read from what
+  the page shows.
+- ``services``: the service layer, the same functions the pages call (``children.save_child``,
+  ``children.submit_children``, ``workflow.queue``, ``workflow.decide``), from one thread per
+  simulated session in this process, each with its own database connection.
+
 Every reviewer of the county works the same queue and picks one of its first ten rows at random,
 so reviewers race for the same requests on purpose (their losses are the ``conflict`` errors).
 
@@ -52,7 +59,9 @@ COUNTY = "410122"  # 中牟县: every institution of the load, one county's revi
 PASSWORD = "Load#Peak2026x"
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = ("子涵", "欣怡", "梓轩", "浩然", "一诺", "雨桐", "宇轩", "诗涵", "沐阳", "若汐", "思远", "嘉怡")
-OPERATIONS = ("save", "submit", "queue", "approve")
+OPERATIONS = ("login", "save", "submit", "queue", "open", "approve")
+WRITES = ("save", "submit", "approve")  # the operations the throughput counts
+DRIVERS = ("services", "pages")
 CONFLICT_MARKS = ("已被其他审核人处理", "已处理")
 
 
@@ -60,7 +69,7 @@ CONFLICT_MARKS = ("已被其他审核人处理", "已处理")
 class Call:
     operation: str
     seconds: float
-    outcome: str  # ok / busy / conflict / refused / deadlock / serialization / unique_violation / unexpected
+    outcome: str  # ok / busy / conflict / refused / deadlock / serialization / unique_violation / stale / unexpected
 
 
 @dataclass
@@ -105,10 +114,11 @@ class LoadReport:
     deadlocks: int
     busy: int
     unexpected: list[str]
+    driver: str = "services"
 
     @property
     def ok_operations(self) -> int:
-        return sum(o.ok for o in self.operations if o.operation != "queue")
+        return sum(o.ok for o in self.operations if o.operation in WRITES)
 
     @property
     def consistent(self) -> bool:
@@ -126,8 +136,7 @@ class LoadReport:
         out = [
             f"load: {self.sessions} simultaneous sessions ({self.clerks} clerks saving and submitting children, "
             f"{self.reviewers} county reviewers approving) for {self.seconds:.1f} s on {self.database}",
-            "  driven through the service layer (the functions the pages call), one thread and one database "
-            "connection per session in one process; not the websocket",
+            f"  driver: {self.driver}: " + DRIVER_LINES[self.driver],
         ]
         if self.busy_timeout_ms is not None:
             out.append(f"  SQLite busy timeout: {self.busy_timeout_ms} ms")
@@ -150,6 +159,14 @@ class LoadReport:
             out.append(f"  unexpected: {message}")
         out.append("consistent: yes" if self.consistent else "consistent: NO")
         return out
+
+
+DRIVER_LINES = {
+    "services": "the service layer (the functions the pages call), one thread and one database connection "
+    "per session in one process; not the websocket",
+    "pages": "the pages, one streamlit AppTest of streamlit_app.py per session, each in its own thread in one "
+    "process (sharing the GIL), logged in through the login form, clicking the real buttons; not the websocket",
+}
 
 
 def classify(exc: BaseException) -> str:
@@ -415,17 +432,26 @@ def run_load(
     database_url: str | None = None,
     busy_timeout_ms: int | None = None,
     backlog: int = 5,
+    driver: str = "services",
     echo: Echo = print,
 ) -> LoadReport:
     """Run the load on a scratch database: a temporary SQLite file, or a new schema inside the
-    PostgreSQL database ``database_url`` (dropped afterwards). Prints and returns the figures."""
+    PostgreSQL database ``database_url`` (dropped afterwards). Prints and returns the figures.
+
+    ``driver`` is ``services`` (threads calling the service layer) or ``pages`` (an AppTest of the
+    real entrypoint per session: ``portal.benchmarks.load_pages``; logins happen before the timed
+    phase)."""
     if sessions < 2:
         raise ValueError("at least 2 sessions: one clerk and one reviewer")
+    if driver not in DRIVERS:
+        raise ValueError(f"driver must be one of {', '.join(DRIVERS)}")
     ensure_secrets()
     clerks = math.ceil(sessions / 2)
     reviewers = sessions - clerks
     environment = {
-        "PORTAL_BCRYPT_ROUNDS": "4",  # the scratch accounts never log in
+        # Cheap hashes for the scratch accounts: the services driver never logs in, the pages
+        # driver does so once per session, before the timed phase.
+        "PORTAL_BCRYPT_ROUNDS": "4",
         "PORTAL_DB_POOL_SIZE": str(sessions + 2),  # one connection per session (PostgreSQL)
         "PORTAL_DB_MAX_OVERFLOW": "4",
     }
@@ -440,20 +466,13 @@ def run_load(
             echo(f"preparing {clerks} institutions and clerks, {reviewers} reviewers on {shown(url)} ...")
             clerk_actors, reviewer_actors = prepare(clerks, reviewers, backlog, numbers)
             ledger = Ledger()
-            started = time.perf_counter()
-            deadline = started + seconds
-            threads = [
-                threading.Thread(target=_clerk_session, args=(c, numbers, ledger, deadline, max_ops), daemon=True)
-                for c in clerk_actors
-            ] + [
-                threading.Thread(target=_reviewer_session, args=(r, n, ledger, deadline, max_ops), daemon=True)
-                for n, r in enumerate(reviewer_actors)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - started
+            if driver == "pages":
+                from portal.benchmarks.load_pages import run_sessions
+
+                echo(f"logging {sessions} sessions in through the login form ...")
+                elapsed = run_sessions(clerk_actors, reviewer_actors, numbers, ledger, seconds, max_ops)
+            else:
+                elapsed = _run_services(clerk_actors, reviewer_actors, numbers, ledger, seconds, max_ops)
             checks = verify(ledger)
         finally:
             db.dispose()
@@ -469,11 +488,37 @@ def run_load(
         deadlocks=kinds.get("deadlock", 0),
         busy=kinds.get("busy", 0),
         unexpected=ledger.unexpected,
+        driver=driver,
         **checks,
     )
     for line in report.lines():
         echo(line)
     return report
+
+
+def _run_services(
+    clerk_actors: list[Actor],
+    reviewer_actors: list[Actor],
+    numbers: _Numbers,
+    ledger: Ledger,
+    seconds: float,
+    max_ops: int,
+) -> float:
+    """The services driver: one thread per session calling the service layer; the seconds it took."""
+    started = time.perf_counter()
+    deadline = started + seconds
+    threads = [
+        threading.Thread(target=_clerk_session, args=(c, numbers, ledger, deadline, max_ops), daemon=True)
+        for c in clerk_actors
+    ] + [
+        threading.Thread(target=_reviewer_session, args=(r, n, ledger, deadline, max_ops), daemon=True)
+        for n, r in enumerate(reviewer_actors)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
 
 
 def _sqlite_timeout() -> int:

@@ -1,9 +1,13 @@
-"""The deadline-peak load script (R8.2), short and bounded, on SQLite and PostgreSQL: no save that
-returned success is missing, none that failed is present, no request is approved twice."""
+"""The deadline-peak load script (R8.2), short and bounded, on SQLite and PostgreSQL, with both
+drivers (the service layer; AppTest sessions of the real pages): no save that returned success is
+missing, none that failed is present, no request is approved twice."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from portal.benchmarks.load import LoadReport, classify, run_load
+from portal.benchmarks.load_pages import APPROVED, SAVED_MARK, page_outcome
 from portal.services.errors import DatabaseBusyError, ServiceError
 from tests.conftest import TEST_DATABASE_URL, skip_or_fail
 
@@ -54,6 +58,7 @@ def test_load_on_postgresql_no_double_approval_no_deadlock() -> None:
     assert all("unexpected" not in o.errors for o in report.operations)
     assert any(line.startswith("throughput:") for line in lines)
     assert any("not the websocket" in line for line in lines)
+    assert any(line.startswith("  driver: services:") for line in lines)
 
 
 def test_classify_kinds() -> None:
@@ -68,7 +73,65 @@ def test_load_command_prints_the_table() -> None:
 
     from portal.__main__ import app
 
-    result = CliRunner().invoke(app, ["load", "--sessions", "2", "--seconds", "1", "--max-ops", "5"])
+    arguments = ["load", "--sessions", "2", "--seconds", "1", "--max-ops", "5", "--driver", "services"]
+    result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 0, result.output
     for marker in ("throughput:", "save", "approve", "lost saves 0", "double approvals 0", "consistent: yes"):
         assert marker in result.output
+    assert "driver: services" in result.output
+    refused = CliRunner().invoke(app, ["load", "--driver", "websocket"])
+    assert refused.exit_code != 0 and "--driver" in refused.output
+
+
+# --- the pages driver: AppTest sessions logging in and clicking the real pages ---------------------
+
+
+def _check_pages(report: LoadReport, lines: list[str]) -> None:
+    _check(report)
+    assert report.driver == "pages"
+    assert any(line.startswith("  driver: pages:") for line in lines)
+    by_name = {o.operation: o for o in report.operations}
+    assert by_name["login"].ok == report.sessions  # every session logged in through the form
+    assert by_name["submit"].ok > 0
+    assert all("unexpected" not in o.errors for o in report.operations), report.unexpected
+    assert report.unexpected == []
+
+
+def test_pages_load_on_sqlite_loses_nothing() -> None:
+    lines: list[str] = []
+    report = run_load(sessions=4, seconds=6, max_ops=40, driver="pages", echo=lines.append)
+    assert report.database == "SQLite"
+    _check_pages(report, lines)
+
+
+def test_pages_load_on_postgresql_no_double_approval_no_deadlock() -> None:
+    if not TEST_DATABASE_URL:
+        skip_or_fail("TEST_DATABASE_URL is not set")
+    lines: list[str] = []
+    report = run_load(
+        sessions=4, seconds=6, max_ops=40, database_url=TEST_DATABASE_URL, driver="pages", echo=lines.append
+    )
+    assert report.database == "PostgreSQL"
+    _check_pages(report, lines)
+    assert report.deadlocks == 0
+
+
+def _page(exception: str = "", error: str = "", success: str = "") -> SimpleNamespace:
+    def shown(text: str) -> list[SimpleNamespace]:
+        return [SimpleNamespace(value=text)] if text else []
+
+    return SimpleNamespace(exception=shown(exception), error=shown(error), success=shown(success))
+
+
+def test_page_outcomes_are_read_from_what_the_page_shows() -> None:
+    assert page_outcome(_page(success="已保存幼儿“王子涵”的信息。"), SAVED_MARK) == ("ok", "已保存幼儿“王子涵”的信息。")
+    assert page_outcome(_page(error="数据库正忙，请稍后重试。"), SAVED_MARK)[0] == "busy"
+    assert page_outcome(_page(error="该申请已被其他审核人处理，请刷新后查看。"), APPROVED)[0] == "conflict"
+    assert page_outcome(_page(error="请填写姓名。"), SAVED_MARK)[0] == "refused"
+    assert page_outcome(_page(exception="psycopg.errors.DeadlockDetected: deadlock detected"), APPROVED)[0] == (
+        "deadlock"
+    )
+    assert page_outcome(_page(exception="boom"), APPROVED)[0] == "unexpected"
+    assert page_outcome(_page(success="申请 12 已审核通过。"), APPROVED)[0] == "ok"
+    assert page_outcome(_page(success="没有等待您处理的申请。"), APPROVED)[0] == "stale"
+    assert page_outcome(_page(), None)[0] == "ok"

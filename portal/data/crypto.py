@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -43,6 +43,24 @@ def _keys(secret: str) -> tuple[bytes, bytes]:
         )
 
     return derive(b"field-encryption"), derive(b"lookup-hash")
+
+
+@lru_cache(maxsize=4)
+def _cipher(key_bytes: bytes) -> AESGCM:
+    """The AES-GCM object of a key, built once: it holds no state between calls but the key."""
+    return AESGCM(key_bytes)
+
+
+@lru_cache(maxsize=4)
+def _hmac_pads(hash_key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 (RFC 2104) with its two padded key blocks hashed once: each look-up hash copies
+    these two states instead of keying anew (``hmac.digest`` re-derives them on every call)."""
+    if len(hash_key) > 64:  # longer than SHA-256's block: its hash stands for it (the derived key is 32 bytes)
+        hash_key = hashlib.sha256(hash_key).digest()
+    block = hash_key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    return inner, outer
 
 
 def _secret(key: str | None = None) -> str:
@@ -74,7 +92,7 @@ def encrypt(plaintext: str, context: str = "", *, key: str | None = None) -> str
     ``key`` (a secret, as the setting) overrides the configured key, for key rotation."""
     key_bytes, _ = _keys(_secret(key))
     nonce = os.urandom(12)
-    ciphertext = AESGCM(key_bytes).encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
+    ciphertext = _cipher(key_bytes).encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
     return PREFIX + base64.urlsafe_b64encode(nonce + ciphertext).decode("ascii")
 
 
@@ -89,7 +107,7 @@ def decrypt(token: str, context: str = "", *, key: str | None = None) -> str:
     if len(raw) < 12 + 16:
         raise DecryptionError("malformed value")
     try:
-        return AESGCM(key_bytes).decrypt(raw[:12], raw[12:], context.encode("utf-8")).decode("utf-8")
+        return _cipher(key_bytes).decrypt(raw[:12], raw[12:], context.encode("utf-8")).decode("utf-8")
     except InvalidTag as exc:
         raise DecryptionError("wrong key or tampered value") from exc
 
@@ -97,8 +115,12 @@ def decrypt(token: str, context: str = "", *, key: str | None = None) -> str:
 def lookup_hash(value: str, context: str = "", *, key: str | None = None) -> str:
     """A keyed hash (HMAC-SHA256) of a normalised value, for equality look-ups and uniqueness."""
     _, hash_key = _keys(_secret(key))
-    message = f"{context}\x00{value.strip().upper()}".encode()
-    return hmac.digest(hash_key, message, hashlib.sha256).hex()
+    inner, outer = _hmac_pads(hash_key)
+    inner = inner.copy()
+    inner.update(f"{context}\x00{value.strip().upper()}".encode())
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 def mask(value: str | None, head: int = 6, tail: int = 4) -> str:

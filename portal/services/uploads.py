@@ -86,8 +86,13 @@ def check_zip(data: bytes, *, max_bytes: int = UNZIP_MAX_BYTES) -> None:
         raise corrupted() from exc
 
 
-_ROW_OR_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)\b([^>]*)>")
-_REFERENCE = re.compile(rb"""\br\s*=\s*["']([A-Za-z]{0,3})([0-9]{0,7})["']""")
+_TAG = re.compile(
+    rb"""<(?:[A-Za-z_][\w.-]*:)?(row|c)\b(?:[^>]*?\br\s*=\s*["']([A-Za-z]{0,3})([0-9]{0,7})["'])?[^>]*>"""
+)
+_UNPREFIXED_TAG = re.compile(  # the same, for the usual sheet whose tags carry no namespace prefix
+    rb"""<(row|c)\b(?:[^>]*?\br\s*=\s*["']([A-Za-z]{0,3})([0-9]{0,7})["'])?[^>]*>"""
+)
+_WINDOW = 1024 * 1024
 
 
 def sheet_extent(xml: bytes | bytearray) -> tuple[int, int]:
@@ -95,25 +100,33 @@ def sheet_extent(xml: bytes | bytearray) -> tuple[int, int]:
     place them (a row or cell without a reference follows the one before it).
 
     A reader such as calamine allocates the whole rectangle at once: one cell at XFD1048576 is
-    17 billion cells, and the allocation aborts the process. Checking this first is the guard."""
-    rows = columns = 0
-    row = 0
-    column = 0
-    for match in _ROW_OR_CELL.finditer(xml):
-        tag, attributes = match.group(1), match.group(2)
-        reference = _REFERENCE.search(attributes)
-        if tag == b"row":
-            row = int(reference.group(2)) if reference and reference.group(2) else row + 1
-            column = 0
-        else:
-            if reference and reference.group(1):
-                column = _column_index(reference.group(1).decode("ascii"))
-                if reference.group(2):
-                    row = max(int(reference.group(2)), 1)
+    17 billion cells, and the allocation aborts the process. Checking this first is the guard.
+
+    The tags are found a window of about a megabyte at a time (each window ends just after a
+    ``>``, which no tag holds before its end, so no tag is cut), the memory held stays small."""
+    rows = columns = row = column = 0
+    indexes: dict[bytes, int] = {}
+    tag = _TAG if b":c" in xml or b":row" in xml else _UNPREFIXED_TAG
+    start, size = 0, len(xml)
+    while start < size:
+        end = xml.find(b">", start + _WINDOW)
+        end = size if end < 0 else end + 1
+        for name, letters, digits in tag.findall(xml, start, end):
+            if name == b"row":
+                row = int(digits) if digits else row + 1
+                column = 0
             else:
-                column += 1
-            columns = max(columns, column)
-        rows = max(rows, row)
+                if letters:
+                    column = indexes.get(letters) or indexes.setdefault(letters, _column_index(letters.decode("ascii")))
+                    if digits:
+                        row = int(digits) or 1
+                else:
+                    column += 1
+                if column > columns:
+                    columns = column
+            if row > rows:
+                rows = row
+        start = end
     return rows, columns
 
 

@@ -35,6 +35,26 @@ def test_lookup_hash_is_keyed_normalised_and_separated_by_context(monkeypatch: p
     assert lookup_hash(CHILD, "id") != before
 
 
+def test_lookup_hash_is_hmac_sha256_of_context_and_value() -> None:
+    """The stored hashes stay valid whatever the implementation: HMAC-SHA256 under the HKDF
+    look-up key, of "context NUL value" (the value stripped and upper-cased)."""
+    import hashlib
+    import hmac
+
+    from portal.data.crypto import _keys
+    from portal.settings import get_settings
+
+    _, hash_key = _keys(get_settings().encryption_key)
+    for value, context in [
+        (CHILD, "id"),
+        (" 11010519491231002x", "id"),
+        ("李小明|男|2022-03-15", "identity"),
+        ("", ""),
+    ]:
+        message = f"{context}\x00{value.strip().upper()}".encode()
+        assert lookup_hash(value, context) == hmac.digest(hash_key, message, hashlib.sha256).hex()
+
+
 def test_masking() -> None:
     assert mask(CHILD) == "410122********0016"
     assert mask("G" + CHILD) == "G41012*********0016"

@@ -462,22 +462,24 @@ def test_formula_detection_reads_the_sheet_xml_not_the_validations(clerk: Actor)
 
 
 def test_progress_is_reported_and_a_failure_mid_import_writes_nothing(clerk: Actor) -> None:
-    data = csv_bytes(many(1200))
+    chunk = child_import.CHUNK
+    total = 2 * chunk + 200
+    data = csv_bytes(many(total))
     calls: list[tuple[int, int]] = []
 
     def fail_after_first_chunk(done: int, total: int) -> None:
         calls.append((done, total))
-        if done > child_import.CHUNK:
+        if done > chunk:
             raise RuntimeError("the page went away")
 
     with pytest.raises(RuntimeError):
         import_children(clerk, "big.csv", data, today=TODAY, progress=fail_after_first_chunk)
-    assert calls == [(500, 1200), (1000, 1200)]
+    assert calls == [(chunk, total), (2 * chunk, total)]
     assert child_count() == 0 and import_audits() == []
 
     calls.clear()
     result = import_children(clerk, "big.csv", data, today=TODAY, progress=lambda d, t: calls.append((d, t)))
-    assert result.inserted == 1200 and calls == [(500, 1200), (1000, 1200), (1200, 1200)]
+    assert result.inserted == total and calls == [(chunk, total), (2 * chunk, total), (total, total)]
 
 
 def test_a_killed_import_process_leaves_no_partial_batch(clerk: Actor, database: str, tmp_path: Path) -> None:
@@ -496,7 +498,7 @@ def test_a_killed_import_process_leaves_no_partial_batch(clerk: Actor, database:
         line = process.stderr.readline()
         while line and "已处理" not in line:
             line = process.stderr.readline()
-        assert "已处理 500/8000" in line, line
+        assert f"已处理 {child_import.CHUNK}/8000" in line, line
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:

@@ -272,8 +272,12 @@ def import_children_command(
 def bench_import(
     children: Annotated[int, typer.Option(help="Children in the scratch database before the import.")] = 1_000_000,
     rows: Annotated[int, typer.Option(help="Rows of the imported workbook.")] = 10_000,
+    trials: Annotated[int, typer.Option(min=1, help="Times the import and the raw insert are each timed.")] = 3,
     database_url: Annotated[
-        str, typer.Option(help="A scratch database to fill (default: a temporary SQLite file).")
+        str,
+        typer.Option(
+            help="A PostgreSQL database to hold a scratch schema, dropped after (default: a temporary SQLite file)."
+        ),
     ] = "",
 ) -> None:
     """Import ROWS children into a database of CHILDREN, against raw driver inserts of the same rows."""
@@ -287,12 +291,18 @@ def bench_import(
         # A scratch database needs no deployment's key: a throwaway one, for this process only.
         os.environ["PORTAL_ENCRYPTION_KEY"] = secrets.token_urlsafe(48)
         reset_settings_cache()
-    run_import_bench(
-        children_count=children,
-        rows=rows,
-        database_url=database_url or None,
-        echo=lambda line: typer.echo(line, err=line.startswith("  ")),
-    )
+    from portal.benchmarks.scratch import is_postgres, scratch_database
+
+    # A PostgreSQL database gets a fresh schema of its own, dropped afterwards: every run measures
+    # the same table, and nothing is left behind in the database given.
+    with scratch_database(database_url if is_postgres(database_url) else None, "import") as url:
+        run_import_bench(
+            children_count=children,
+            rows=rows,
+            trials=trials,
+            database_url=url if is_postgres(database_url) else None,
+            echo=lambda line: typer.echo(line, err=line.startswith("  ")),
+        )
 
 
 @transfers_app.command("expire")

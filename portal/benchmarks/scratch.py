@@ -52,7 +52,12 @@ def scratch_database(postgres_url: str | None = None, label: str = "bench") -> I
             db.dispose()
             shutil.rmtree(folder, ignore_errors=True)
         return
-    base = db.normalise_url(postgres_url)
+    # A URL naming a schema already (search_path in its options) gets the new schema instead.
+    base = (
+        make_url(db.normalise_url(postgres_url))
+        .difference_update_query(["options"])
+        .render_as_string(hide_password=False)
+    )
     schema = f"{label}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:

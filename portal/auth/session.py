@@ -19,6 +19,7 @@ from streamlit_authenticator.utilities.exceptions import LoginError
 from portal.auth.actor import Actor
 from portal.auth.passwords import burn_equal_time
 from portal.clock import utcnow
+from portal.data.db import DatabaseBusyError
 from portal.services import login as login_service
 from portal.settings import get_settings
 
@@ -139,13 +140,26 @@ def logout() -> None:
 
 def login_form() -> None:
     """Render the login form, or the step a login is at, and act on the outcome (the page around
-    it shows ``login_notice``)."""
+    it shows ``login_notice``). A database too busy to record the login (SQLite at a deadline
+    peak) says so and writes nothing: a step is tried again as it stands, a password again from
+    the form."""
     pending: login_service.PendingLogin | None = st.session_state.get(PENDING_KEY)
     if pending is not None:
         from portal.ui.login_steps import render_step
 
-        render_step(pending, advance=advance_login, cancel=cancel_login)
+        try:
+            render_step(pending, advance=advance_login, cancel=cancel_login)
+        except DatabaseBusyError as exc:
+            st.error(str(exc))
         return
+    try:
+        _password_form()
+    except DatabaseBusyError as exc:  # not rerun at once: a re-login cookie would try again and again
+        _clear_session()
+        st.error(str(exc))
+
+
+def _password_form() -> None:
     authenticator, users = _authenticator()
     try:
         authenticator.login(location="main", fields=LOGIN_FIELDS, key="portal_login")

@@ -249,6 +249,31 @@ def test_wrong_password_shows_the_error_and_logs_nobody_in(app_demo: str) -> Non
     assert audit_actions("demo-county") == ["login_failed"]
 
 
+def test_a_busy_database_at_login_says_so_and_the_next_try_logs_in(
+    app_demo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite at a deadline peak: the login cannot be recorded. The page says so, in Chinese, and
+    nobody is logged in; the next try, the database free again, logs in."""
+    from portal.data.db import DatabaseBusyError
+    from portal.services import login as login_service
+
+    real = login_service.begin_login
+
+    def busy(*args: object, **kwargs: object) -> object:
+        raise DatabaseBusyError("数据库正忙，请稍后重试。")
+
+    monkeypatch.setattr(login_service, "begin_login", busy)
+    at = login("demo-county", DEMO_PASSWORD)
+    assert not at.exception
+    assert [e.value for e in at.error] == ["数据库正忙，请稍后重试。"]
+    assert ACTOR_KEY not in at.session_state and registered_pages(at) == {"登录"}
+    monkeypatch.setattr(login_service, "begin_login", real)
+    at.text_input[0].input("demo-county")
+    at.text_input[1].input(DEMO_PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception and ACTOR_KEY in at.session_state
+
+
 def test_unknown_user_gets_the_same_message(app_demo: str) -> None:
     at = login("nobody-here", "Wrong#Password1")
     assert [e.value for e in at.error] == [WRONG_CREDENTIALS]

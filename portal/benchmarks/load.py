@@ -62,7 +62,7 @@ GIVEN = ("子涵", "欣怡", "梓轩", "浩然", "一诺", "雨桐", "宇轩", "
 OPERATIONS = ("login", "save", "submit", "queue", "open", "approve")
 WRITES = ("save", "submit", "approve")  # the operations the throughput counts
 DRIVERS = ("services", "pages")
-CONFLICT_MARKS = ("已被其他审核人处理", "已处理")
+CONFLICT_MARKS = ("已被其他审核人处理", "已由其他审核人处理", "已处理")
 
 
 @dataclass(frozen=True)

@@ -502,6 +502,14 @@ class RequestDetail:
     changes: list[tuple[str, str, str]]
 
 
+def awaits(actor: Actor, request_id: int) -> bool:
+    """Is this request still waiting for this actor (not decided by another reviewer, not
+    withdrawn, in scope)? The review queue asks it of the request a reviewer had open."""
+    with db.session_scope() as session:
+        request = session.get(Request, request_id)
+        return request is not None and request.state == "pending" and may_act(actor, request)
+
+
 def detail(actor: Actor, request_id: int) -> RequestDetail:
     """A request with its payload, what it replaces, its history, and whether it is the actor's turn."""
     with db.session_scope() as session:

@@ -116,11 +116,11 @@ def test_pages_load_on_postgresql_no_double_approval_no_deadlock() -> None:
     assert report.deadlocks == 0
 
 
-def _page(exception: str = "", error: str = "", success: str = "") -> SimpleNamespace:
+def _page(exception: str = "", error: str = "", success: str = "", info: str = "") -> SimpleNamespace:
     def shown(text: str) -> list[SimpleNamespace]:
         return [SimpleNamespace(value=text)] if text else []
 
-    return SimpleNamespace(exception=shown(exception), error=shown(error), success=shown(success))
+    return SimpleNamespace(exception=shown(exception), error=shown(error), success=shown(success), info=shown(info))
 
 
 def test_page_outcomes_are_read_from_what_the_page_shows() -> None:
@@ -134,4 +134,6 @@ def test_page_outcomes_are_read_from_what_the_page_shows() -> None:
     assert page_outcome(_page(exception="boom"), APPROVED)[0] == "unexpected"
     assert page_outcome(_page(success="申请 12 已审核通过。"), APPROVED)[0] == "ok"
     assert page_outcome(_page(success="没有等待您处理的申请。"), APPROVED)[0] == "stale"
+    notice = "您刚才打开的申请 12 已由其他审核人处理或已撤回，下面显示的是另一条申请。"
+    assert page_outcome(_page(info=notice), APPROVED) == ("conflict", notice)
     assert page_outcome(_page(), None)[0] == "ok"

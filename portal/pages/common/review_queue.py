@@ -25,6 +25,7 @@ overdue = overdue_column.checkbox("只看已超期", key="queue_overdue")
 kind = next((k for k, v in kinds.items() if v == kind_label), None)
 step_action = STEP_ACTIONS[action_label]
 
+LAST_OPENED = "queue_last_opened"
 page_size = get_settings().page_size
 pager = KeysetPager("queue_pager", (kind, step_action, institution_name, overdue))
 page = workflow.queue(
@@ -79,12 +80,20 @@ with st.expander("批量审核通过", icon=":material/done_all:"):
             st.error("批量通过前请勾选确认。")
         else:
             outcomes = workflow.decide_many(actor, chosen, "approve")
+            st.session_state.pop(LAST_OPENED, None)
             refused = [f"{rid}：{message}" for rid, message in outcomes if message]
             summary = f"已通过 {len(outcomes) - len(refused)} 条申请。"
             flash_and_rerun("queue_flash", summary + (f" 未通过：{'；'.join(refused)}" if refused else ""))
 
 st.subheader("申请详情")
+# The request the reviewer had open may have been decided by another reviewer (or withdrawn)
+# since: the page then opens another one, and says so. Its buttons carry its id, so a click
+# meant for the one that left never decides the one that took its place.
+previous = st.session_state.get(LAST_OPENED)
+if previous is not None and previous not in labels and not workflow.awaits(actor, previous):
+    st.info(f"您刚才打开的申请 {previous} 已由其他审核人处理或已撤回，下面显示的是另一条申请。", icon=":material/info:")
 selected = st.selectbox("打开申请", list(labels), format_func=labels.get, key="queue_open")
+st.session_state[LAST_OPENED] = selected
 with service_errors():
     detail = workflow.detail(actor, selected)
     request = detail.request
@@ -127,17 +136,20 @@ with service_errors():
     if detail.may_act:
         with st.form(f"decide_{request.id}"):
             if detail.step_action == workflow.ACKNOWLEDGE:
-                acknowledge = st.form_submit_button("阅知", key="decide_acknowledge", type="primary")
+                acknowledge = st.form_submit_button("阅知", key=f"decide_acknowledge_{request.id}", type="primary")
                 approve = reject = False
                 reason = ""
             else:
                 reason = st.text_area("审核意见（驳回时必填）", key=f"reason_{request.id}")
                 left, right = st.columns(2)
-                approve = left.form_submit_button("审核通过", key="decide_approve", type="primary", width="stretch")
-                reject = right.form_submit_button("驳回", key="decide_return", width="stretch")
+                approve = left.form_submit_button(
+                    "审核通过", key=f"decide_approve_{request.id}", type="primary", width="stretch"
+                )
+                reject = right.form_submit_button("驳回", key=f"decide_return_{request.id}", width="stretch")
                 acknowledge = False
         action = "approve" if approve else "return" if reject else "acknowledge" if acknowledge else None
         if action:
             with service_errors():
                 workflow.decide(actor, request.id or 0, action, reason)
+                st.session_state.pop(LAST_OPENED, None)  # decided here: no notice about it
                 flash_and_rerun("queue_flash", f"申请 {request.id} 已{workflow.ACTION_LABELS[action]}。")

@@ -452,18 +452,18 @@ def run_import_bench(
                 _checkpoint(engine)
                 echo(f"trial {trial}/{trials}: inserting the same {rows:,} rows with the raw driver")
                 raw_times.append(_raw_insert(engine, url, columns, prepared))
+                if trial == 1:  # the duplicate check on the table as one import leaves it
+                    with db.session_scope() as session:
+                        children.duplicates_among(session, home.province_code, hashes[:100])  # warm up
+                        start = time.perf_counter()
+                        found = children.duplicates_among(session, home.province_code, hashes)
+                        duplicates_seconds = time.perf_counter() - start
                 if trial < trials:
                     _set_aside(engine, home.id or 0, other.id or 0)
             assert result is not None
             import_seconds = statistics.median(import_times)
             raw_seconds = statistics.median(raw_times)
             ratios = tuple(raw / imported for imported, raw in zip(import_times, raw_times, strict=True))
-
-            with db.session_scope() as session:
-                children.duplicates_among(session, home.province_code, hashes[:100])  # warm the connection
-                start = time.perf_counter()
-                found = children.duplicates_among(session, home.province_code, hashes)
-                duplicates_seconds = time.perf_counter() - start
             with engine.begin() as connection:
                 connection.exec_driver_sql(f"DROP TABLE IF EXISTS {COPY_TABLE}")
         finally:

@@ -411,7 +411,7 @@ class Child(SQLModel, table=True):
     __table_args__ = (
         Index("ix_child_scope", "county_code", "state"),
         Index("ix_child_institution_state", "institution_id", "state"),
-        Index("ix_child_id_hash", "id_hash"),
+        Index("ix_child_id_hash", "id_hash", "province_code", "state"),  # the duplicate check reads it alone
         Index("ix_child_identity_hash", "identity_hash"),
         Index("ux_child_student_number", "student_number_hash", unique=True),
     )

@@ -35,6 +35,7 @@ def insert_rows(
     if placeholder is None:
         raise NotImplementedError(f"parameter style {dialect.paramstyle!r}")
     names, parameters = _parameters(dialect, table, rows, shared or {})
+    # Identifiers only (the table's, quoted by the dialect) go into the statement; values are bound.
     preparer = dialect.identifier_preparer
     columns = ", ".join(preparer.quote(name) for name in names)
     target = preparer.format_table(table)

@@ -41,9 +41,21 @@ def _stored(session: Any, institution_id: int) -> list[dict[str, Any]]:
     return [{key: value for key, value in row._mapping.items() if key != "id"} for row in found]
 
 
-def test_insert_rows_stores_what_core_stores(actors: dict[str, Actor]) -> None:
+def _by_core(session: Any, institution_id: int | None, shared: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
+    """The kindergarten's rows as Core's insert stores them, then taken out again: (stored, rows)."""
+    table = Child.__table__
+    institution = session.get(Institution, institution_id)
+    assert institution is not None and institution.id is not None
+    rows = _rows(institution)
+    session.execute(insert(table), [{**row, **shared} for row in rows])
+    stored = _stored(session, institution.id)
+    session.execute(delete(table).where(table.c.institution_id == institution.id))
+    return stored, rows
+
+
+def _shared() -> dict[str, Any]:
     now = utcnow()
-    shared = {
+    return {
         "state": "saved",
         "return_reason": "",
         "version": 1,
@@ -51,16 +63,17 @@ def test_insert_rows_stores_what_core_stores(actors: dict[str, Actor]) -> None:
         "created_at": now,
         "updated_at": now,
     }
+
+
+def test_insert_rows_stores_what_core_stores(actors: dict[str, Actor]) -> None:
+    shared = _shared()
+    now = shared["created_at"]
     table = Child.__table__
+    institution_id = actors["clerk"].institution_id
     with db.session_scope(write=True) as session:
-        institution = session.get(Institution, actors["clerk"].institution_id)
-        assert institution is not None and institution.id is not None
-        rows = _rows(institution)
-        session.execute(insert(table), [{**row, **shared} for row in rows])
-        by_core = _stored(session, institution.id)
-        session.execute(delete(table).where(table.c.institution_id == institution.id))
+        by_core, rows = _by_core(session, institution_id, shared)
         assert bulk.insert_rows(session, table, rows, shared=shared) == 3
-        by_bulk = _stored(session, institution.id)
+        by_bulk = _stored(session, institution_id)
     assert len(by_core) == 3
     assert by_bulk == by_core
     stored = {row["name"]: row for row in by_bulk}
@@ -93,32 +106,19 @@ def test_insert_rows_refuses_a_left_out_callable_default_and_writes_nothing(data
 
 
 def test_the_writer_stores_chunks_as_core_would_and_nothing_when_the_block_fails(actors: dict[str, Actor]) -> None:
-    now = utcnow()
-    shared = {
-        "state": "saved",
-        "return_reason": "",
-        "version": 1,
-        "created_by": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    shared = _shared()
     table = Child.__table__
+    institution_id = actors["clerk"].institution_id
     with db.session_scope(write=True) as session:
-        institution = session.get(Institution, actors["clerk"].institution_id)
-        assert institution is not None and institution.id is not None
-        rows = _rows(institution)
-        session.execute(insert(table), [{**row, **shared} for row in rows])
-        by_core = _stored(session, institution.id)
-        session.execute(delete(table).where(table.c.institution_id == institution.id))
+        by_core, rows = _by_core(session, institution_id, shared)
         with bulk.Writer(session, table, shared=shared) as writer:
             writer.write(rows[:1])
             writer.write(rows[1:])  # PostgreSQL: the same COPY, still open
             writer.flush()  # the session is usable again
-            assert len(_stored(session, institution.id)) == 3
+            assert len(_stored(session, institution_id)) == 3
             writer.write([])
         assert writer.written == 3
-        assert _stored(session, institution.id) == by_core
-        institution_id = institution.id
+        assert _stored(session, institution_id) == by_core
     with pytest.raises(RuntimeError, match="停止"):
         with db.session_scope(write=True) as session:
             institution = session.get(Institution, institution_id)

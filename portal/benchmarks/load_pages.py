@@ -145,11 +145,6 @@ def concurrent_apptest() -> Iterator[None]:
         ) = saved  # type: ignore[misc]
 
 
-def _approve_button(at: Any) -> Any:
-    """The open request's 审核通过 button: its key carries the request's id."""
-    return next(b for b in at.button if (b.key or "").startswith("decide_approve_"))
-
-
 def _texts(at: Any, kind: str) -> list[str]:
     return [str(e.value) for e in getattr(at, kind)]
 
@@ -344,12 +339,12 @@ def _reviewer_work(tab: _Session, seed: int, deadline: float, max_ops: int) -> N
         request_id = pick.choice(ids[:10])
         if at.selectbox(key="queue_open").value != request_id:
             tab.act("open", at.selectbox(key="queue_open").set_value(request_id).run, None)
-            if not [b for b in at.button if (b.key or "").startswith("decide_approve_")]:
+            if not [b for b in at.button if b.key == "decide_approve"]:
                 continue
-        if not [b for b in at.button if (b.key or "").startswith("decide_approve_")]:
+        if not [b for b in at.button if b.key == "decide_approve"]:
             tab.act("queue", at.run, None)
             continue
-        kind, message = tab.act("approve", _approve_button(at).click().run, APPROVED)
+        kind, message = tab.act("approve", at.button(key="decide_approve").click().run, APPROVED)
         if kind == "ok":
             match = APPROVED.search(message)
             assert match is not None

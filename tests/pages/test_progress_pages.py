@@ -3,6 +3,8 @@ drill-down to a city and back up by the breadcrumb, the county's institutions, a
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
@@ -71,14 +73,21 @@ def test_the_provincial_leader_issues_a_bulletin_and_the_clerk_reads_it(actors: 
 
 
 def test_the_dashboard_shows_the_change_since_the_last_month_end_and_the_trend(actors: dict[str, Actor]) -> None:
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from portal.services import snapshots
+    from portal.services.workflow import local_today
 
-    snapshots.take_due(now=datetime(2026, 9, 29, 16, 30, tzinfo=UTC))  # 30 September, 00:30 in Shanghai
-    snapshots.take_due(now=datetime(2026, 10, 30, 16, 30, tzinfo=UTC))  # 31 October
+    # The two month-ends before today (the page takes a due one itself when it opens: the test
+    # takes them first, so that the page compares with the latest, taken before the change).
+    latest = local_today().replace(day=1) - timedelta(days=1)
+    earlier = latest.replace(day=1) - timedelta(days=1)
+    for day in (earlier, latest):  # 00:30 in Shanghai on the month's last day
+        snapshots.take_due(now=datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=7, minutes=30))
+    snapshots.take_due()  # today's, should today be a month's last day
     numbered_in_county(actors, 2)
     at = open_page("demo-county")
     numbered = next(m for m in at.metric if m.label == "中牟县·已获学籍号幼儿")
-    assert numbered.value == "2" and "+2（较 2026-10 月末）" in str(numbered.proto.delta)
+    assert numbered.value == "2"
+    assert re.search(r"\+2（较 \d{4}-\d{2} 月末）", str(numbered.proto.delta)), numbered.proto.delta
     assert len(at.get("plotly_chart")) >= 1

@@ -4,7 +4,6 @@ approve; a change declaration is returned with a reason the clerk then reads."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
@@ -30,12 +29,6 @@ def fill_base(at: AppTest, values: dict) -> None:
             at.text_input(key=key).input(value)
 
 
-def decide_button(at: AppTest, kind: str) -> Any:
-    """The open request's 审核通过 or 驳回 button (its key carries the request's id)."""
-    [button] = [b for b in at.button if (b.key or "").startswith(f"{kind}_")]
-    return button
-
-
 def open_queue(username: str) -> AppTest:
     at = login(username, DEMO_PASSWORD)
     at.switch_page(QUEUE).run()
@@ -58,14 +51,14 @@ def test_clerk_submits_township_and_county_approve(app_demo: str) -> None:
     township = open_queue("demo-township")
     assert township.dataframe[0].value["事项"].tolist() == ["中牟县官渡镇小庙王村幼儿园·机构基本信息"]
     assert "乡镇中心园初审" in township.dataframe[0].value["当前步骤"].tolist()
-    decide_button(township, "decide_approve").click().run()
+    township.button(key="decide_approve").click().run()
     assert "已审核通过" in texts(township)
     assert "没有等待您处理的申请。" in texts(township)
 
     county = open_queue("demo-county")
     changes = county.dataframe[1].value  # the diff under the queue table
     assert ("园长姓名", "—", "王秀英") in list(changes.itertuples(index=False, name=None))
-    decide_button(county, "decide_approve").click().run()
+    county.button(key="decide_approve").click().run()
     assert "已审核通过" in texts(county)
 
     at.run()
@@ -88,10 +81,10 @@ def test_returned_change_declaration_shows_the_reason(app_demo: str) -> None:
     assert "机构信息异动申报" in texts(at)
 
     county = open_queue("demo-county")
-    decide_button(county, "decide_return").click().run()
+    county.button(key="decide_return").click().run()
     assert "驳回必须填写理由。" in texts(county)
     county.text_area(key=f"reason_{county.selectbox(key='queue_open').value}").input("许可证号与原件不符，请核对")
-    decide_button(county, "decide_return").click().run()
+    county.button(key="decide_return").click().run()
     assert "已驳回" in texts(county)
 
     at.run()

@@ -26,6 +26,7 @@ kind = next((k for k, v in kinds.items() if v == kind_label), None)
 step_action = STEP_ACTIONS[action_label]
 
 LAST_OPENED = "queue_last_opened"
+FORM_FOR = "queue_form_for"  # the request whose decision form the last run drew
 page_size = get_settings().page_size
 pager = KeysetPager("queue_pager", (kind, step_action, institution_name, overdue))
 page = workflow.queue(
@@ -87,8 +88,8 @@ with st.expander("批量审核通过", icon=":material/done_all:"):
 
 st.subheader("申请详情")
 # The request the reviewer had open may have been decided by another reviewer (or withdrawn)
-# since: the page then opens another one, and says so. Its buttons carry its id, so a click
-# meant for the one that left never decides the one that took its place.
+# since: the page then opens another one, and says so; a click meant for the one that left does
+# not decide the one that took its place (FORM_FOR below).
 previous = st.session_state.get(LAST_OPENED)
 if previous is not None and previous not in labels and not workflow.awaits(actor, previous):
     st.info(f"您刚才打开的申请 {previous} 已由其他审核人处理或已撤回，下面显示的是另一条申请。", icon=":material/info:")
@@ -136,18 +137,21 @@ with service_errors():
     if detail.may_act:
         with st.form(f"decide_{request.id}"):
             if detail.step_action == workflow.ACKNOWLEDGE:
-                acknowledge = st.form_submit_button("阅知", key=f"decide_acknowledge_{request.id}", type="primary")
+                acknowledge = st.form_submit_button("阅知", key="decide_acknowledge", type="primary")
                 approve = reject = False
                 reason = ""
             else:
                 reason = st.text_area("审核意见（驳回时必填）", key=f"reason_{request.id}")
                 left, right = st.columns(2)
-                approve = left.form_submit_button(
-                    "审核通过", key=f"decide_approve_{request.id}", type="primary", width="stretch"
-                )
-                reject = right.form_submit_button("驳回", key=f"decide_return_{request.id}", width="stretch")
+                approve = left.form_submit_button("审核通过", key="decide_approve", type="primary", width="stretch")
+                reject = right.form_submit_button("驳回", key="decide_return", width="stretch")
                 acknowledge = False
         action = "approve" if approve else "return" if reject else "acknowledge" if acknowledge else None
+        # A click counts for the request whose form the reviewer saw: if that one left the queue
+        # meanwhile, this run opened another, and the click must not decide it unseen.
+        drawn_for, st.session_state[FORM_FOR] = st.session_state.get(FORM_FOR), request.id
+        if action and drawn_for != request.id:
+            action = None
         if action:
             with service_errors():
                 workflow.decide(actor, request.id or 0, action, reason)

@@ -122,20 +122,18 @@ class Writer:
         if not rows:
             return
         connection = self._session.connection()
+        if connection.dialect.name != "postgresql":
+            self.written += insert_rows(self._session, self._table, rows, shared=self._shared)
+            return
         names, parameters = _parameters(connection.dialect, self._table, rows, self._shared)
-        preparer = connection.dialect.identifier_preparer
-        columns = ", ".join(preparer.quote(name) for name in names)
-        target = preparer.format_table(self._table)
-        if connection.dialect.name == "postgresql":
-            if self._copy is None:
-                cursor = self._open.enter_context(connection.connection.driver_connection.cursor())
-                self._copy = self._open.enter_context(cursor.copy(f"COPY {target} ({columns}) FROM STDIN"))
-            for values in parameters:
-                self._copy.write_row(values)
-        else:
-            placeholder = _PLACEHOLDERS[connection.dialect.paramstyle]
-            marks = ", ".join(placeholder for _ in names)
-            connection.exec_driver_sql(f"INSERT INTO {target} ({columns}) VALUES ({marks})", parameters)
+        if self._copy is None:
+            preparer = connection.dialect.identifier_preparer  # identifiers only; values are streamed
+            columns = ", ".join(preparer.quote(name) for name in names)
+            target = preparer.format_table(self._table)
+            cursor = self._open.enter_context(connection.connection.driver_connection.cursor())
+            self._copy = self._open.enter_context(cursor.copy(f"COPY {target} ({columns}) FROM STDIN"))
+        for values in parameters:
+            self._copy.write_row(values)
         self.written += len(parameters)
 
     def flush(self) -> None:
